@@ -1,0 +1,320 @@
+//! The command line: clap types whose `///` comments are the `--help` text,
+//! and their conversion into the library's plain config structs. Nothing past
+//! this file sees clap.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use simboard::emulator::EmulatorConfig;
+use simboard::iccid::CheckDigit;
+use simboard::manifest::ManifestOptions;
+use simboard::results;
+use simboard::run::{RunConfig, Target, Token};
+use simboard::validate::ValidateConfig;
+
+/// Onboard physical SIMs in bulk through the Gigs Core API.
+///
+/// simboard reads a supplier's manifest (a CSV of ICCIDs), validates every
+/// ICCID, finds each SIM in your Gigs project, pairs it with a plan and a user,
+/// creates the subscription, and writes a result CSV with one row per manifest row.
+#[derive(Debug, Parser)]
+#[command(name = "simboard", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a manifest offline: characters, length, check digit, duplicates.
+    ///
+    /// Writes one result row per manifest row, with outcome `valid` or
+    /// `invalid` and a reason code. Exit code 0: every row is valid; 1: some
+    /// rows are invalid; 2: the file could not be read (nothing else is wrong).
+    Validate(ValidateArgs),
+    /// Onboard the SIMs of a manifest: resolve, pair plan and user, subscribe.
+    ///
+    /// The token is read from GIGS_TOKEN only, the project from GIGS_PROJECT or
+    /// --project, the API address from GIGS_API_URL or --api-url. Exit code 0:
+    /// every row is onboarded, already onboarded or would be onboarded; 1: some
+    /// rows are invalid or failed; 2: fatal (bad token, project, plan or file).
+    Run(Box<RunArgs>),
+    /// Serve an emulator of the Gigs API on 127.0.0.1, for tests and trials.
+    ///
+    /// The first line printed is `listening on http://127.0.0.1:PORT`, then the
+    /// token and project to use. Serves until Ctrl-C. The route
+    /// GET /_emulator/state is not part of the Gigs API: it reports every
+    /// object and counter, for tests.
+    Emulator(EmulatorArgs),
+}
+
+/// Options shared by every command that reads a manifest.
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// The manifest: a CSV of ICCIDs, with a header row or one ICCID per line.
+    pub manifest: PathBuf,
+    /// Where to write the result CSV; `-` for standard output.
+    /// [default: <manifest stem>.results.csv beside the manifest]
+    #[arg(short, long, value_name = "RESULTS")]
+    pub output: Option<PathBuf>,
+    /// The manifest's delimiter: `,`, `;`, `tab` or any one ASCII character.
+    /// [default: sniffed from the first line]
+    #[arg(long, value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// Accept ICCIDs whose Luhn check digit fails (for issuers that write a
+    /// serial digit over it); such rows are valid, with a warning.
+    #[arg(long)]
+    pub no_check_digit: bool,
+    /// Print neither progress nor the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl ManifestArgs {
+    fn manifest_options(&self) -> ManifestOptions {
+        ManifestOptions {
+            delimiter: self.delimiter,
+        }
+    }
+
+    fn check_digit(&self) -> CheckDigit {
+        if self.no_check_digit {
+            CheckDigit::Ignore
+        } else {
+            CheckDigit::Enforce
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+}
+
+impl ValidateArgs {
+    pub fn into_config(self) -> Result<ValidateConfig, String> {
+        let m = &self.manifest;
+        let output = results::resolve_output(&m.manifest, m.output.as_deref())?;
+        Ok(ValidateConfig {
+            output,
+            manifest_options: m.manifest_options(),
+            check_digit: m.check_digit(),
+            quiet: m.quiet,
+            manifest: self.manifest.manifest,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    /// The plan for every row without a `plan` column value (pln_…).
+    /// [default: paired automatically among the project's available plans]
+    #[arg(long, value_name = "PLAN_ID")]
+    pub plan: Option<String>,
+    /// The user for every row without a `user` or `email` column value (usr_…).
+    #[arg(long, value_name = "USER_ID")]
+    pub user: Option<String>,
+    /// Do every read-only step and create nothing: no user, no subscription.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Continue an interrupted run: keep the finished rows of the result file
+    /// given by -o (or the default one) and run the rest.
+    #[arg(long)]
+    pub resume: bool,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Never send more than this many requests per second.
+    /// [default: adapt to the API's 429 answers]
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// Retries of one request after a connection error, timeout, 408, 429 or 5xx.
+    #[arg(long, default_value_t = 5)]
+    pub max_retries: u32,
+    /// Send a deterministic Idempotency-Key on every create (a Gigs beta
+    /// feature that can fail requests in projects not enrolled in it).
+    #[arg(long)]
+    pub idempotency_keys: bool,
+    /// Run against an in-process emulator stocked with the manifest's valid
+    /// ICCIDs: no token, no network.
+    #[arg(long, conflicts_with_all = ["api_url", "project", "allow_insecure_http"])]
+    pub sandbox: bool,
+    /// The Gigs API address.
+    #[arg(long, env = "GIGS_API_URL", default_value = "https://api.gigs.com")]
+    pub api_url: String,
+    /// The Gigs project id.
+    #[arg(long, env = "GIGS_PROJECT")]
+    pub project: Option<String>,
+    /// Allow plain http:// to a host that is not loopback (the token would
+    /// travel unencrypted).
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+    /// Log every request: method, path, status and latency (never a header).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl RunArgs {
+    pub fn into_config(self) -> Result<RunConfig, String> {
+        if let Some(rate) = self.rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(format!("--rate must be a positive number, not {rate}"));
+            }
+        }
+        let target = if self.sandbox {
+            Target::Sandbox
+        } else {
+            let project = self.project.ok_or(
+                "no project: set GIGS_PROJECT or pass --project (or try --sandbox)".to_owned(),
+            )?;
+            // The token is read from the environment only, never from a flag,
+            // so it stays out of shell history and process listings.
+            let token = std::env::var("GIGS_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .map(Token::new);
+            Target::Api {
+                url: self.api_url,
+                project,
+                token,
+                allow_insecure_http: self.allow_insecure_http,
+            }
+        };
+        let m = &self.manifest;
+        Ok(RunConfig {
+            output: m.output.clone(),
+            manifest_options: m.manifest_options(),
+            check_digit: m.check_digit(),
+            quiet: m.quiet,
+            plan: self.plan,
+            user: self.user,
+            dry_run: self.dry_run,
+            resume: self.resume,
+            concurrency: usize::from(self.concurrency),
+            rate: self.rate,
+            max_retries: self.max_retries,
+            idempotency_keys: self.idempotency_keys,
+            target,
+            verbose: self.verbose,
+            manifest: self.manifest.manifest,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// The port to listen on, on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// The bearer token requests must carry. [default: a fixed token, printed at start]
+    #[arg(long)]
+    pub token: Option<String>,
+    /// The project id served; any other project answers 404.
+    #[arg(long, default_value = "emulator")]
+    pub project: String,
+    /// A manifest whose valid ICCIDs become inactive pSIMs (repeatable).
+    #[arg(long, value_name = "MANIFEST.csv")]
+    pub inventory: Vec<PathBuf>,
+    /// The provider of the inventory's SIMs.
+    #[arg(long, default_value = "p4")]
+    pub provider: String,
+    /// A JSON list of plan objects replacing the built-in catalogue.
+    #[arg(long, value_name = "plans.json")]
+    pub plans: Option<PathBuf>,
+    /// Latency added to every answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Requests per second allowed (a token bucket); more get 429 with Retry-After.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// The share of requests answered 500, 502 or 503 before anything is done.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub fail_rate: f64,
+    /// The share of successful subscription creates that are committed and
+    /// then answered by closing the connection.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub drop_rate: f64,
+    /// Seed for the injected faults, to make them reproducible.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Multiplies the activation delays of the delayed test SIMs (0.001 makes
+    /// "up to one minute" take up to 60 ms).
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+}
+
+impl EmulatorArgs {
+    pub fn into_config(self) -> Result<EmulatorConfig, String> {
+        if let Some(rate) = self.rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(format!("--rate must be a positive number, not {rate}"));
+            }
+        }
+        if !(self.time_scale.is_finite() && self.time_scale >= 0.0) {
+            return Err(format!(
+                "--time-scale must be 0 or more, not {}",
+                self.time_scale
+            ));
+        }
+        let defaults = EmulatorConfig::default();
+        Ok(EmulatorConfig {
+            port: self.port,
+            token: self.token.unwrap_or(defaults.token),
+            project: self.project,
+            inventory: self.inventory,
+            inventory_iccids: Vec::new(),
+            provider: self.provider,
+            plans: self.plans,
+            latency: Duration::from_millis(self.latency_ms),
+            rate: self.rate,
+            fail_rate: self.fail_rate,
+            drop_rate: self.drop_rate,
+            seed: self.seed,
+            time_scale: self.time_scale,
+        })
+    }
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        "comma" => Ok(b','),
+        "semicolon" => Ok(b';'),
+        _ if s.len() == 1 && s.is_ascii() && s != "\"" => Ok(s.as_bytes()[0]),
+        _ => Err(format!(
+            "{s:?} is not a delimiter: use `,`, `;`, `tab` or one other ASCII character"
+        )),
+    }
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    let share: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..=1.0).contains(&share) {
+        Ok(share)
+    } else {
+        Err(format!("{s} is not a share between 0 and 1"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn delimiters() {
+        assert_eq!(parse_delimiter("tab"), Ok(b'\t'));
+        assert_eq!(parse_delimiter(";"), Ok(b';'));
+        assert!(parse_delimiter(";;").is_err());
+    }
+}

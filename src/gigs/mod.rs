@@ -1,0 +1,1 @@
+//! The Gigs Core API client. (Being written: see issue 4.)

@@ -1,0 +1,424 @@
+//! The result CSV: one row per manifest row, saying what happened and why.
+//!
+//! The columns are fixed ([`COLUMNS`]) and followed by the manifest's other
+//! columns, unchanged. Every cell that a spreadsheet would run as a formula is
+//! neutralised on the way out, because users open this file in one.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// The fixed leading columns of every result CSV, in order.
+pub const COLUMNS: [&str; 9] = [
+    "line",
+    "iccid",
+    "outcome",
+    "reason",
+    "message",
+    "sim_id",
+    "plan_id",
+    "user_id",
+    "subscription_id",
+];
+
+/// What happened to one manifest row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// `validate`: the ICCID is well formed.
+    Valid,
+    /// The ICCID is not usable; `reason` says why. Costs no API call.
+    Invalid,
+    /// `run`: a subscription was created for this SIM.
+    Onboarded,
+    /// `run`: the SIM already had the subscription this row asks for.
+    AlreadyOnboarded,
+    /// `run --dry-run`: everything checks out; nothing was created.
+    WouldOnboard,
+    /// `run`: the row could not be onboarded; `reason` says why.
+    Failed,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Valid,
+        Outcome::Invalid,
+        Outcome::Onboarded,
+        Outcome::AlreadyOnboarded,
+        Outcome::WouldOnboard,
+        Outcome::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Valid => "valid",
+            Outcome::Invalid => "invalid",
+            Outcome::Onboarded => "onboarded",
+            Outcome::AlreadyOnboarded => "already_onboarded",
+            Outcome::WouldOnboard => "would_onboard",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    /// True for the outcomes that leave the exit code at 0.
+    pub fn is_success(self) -> bool {
+        !matches!(self, Outcome::Invalid | Outcome::Failed)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| format!("unknown outcome {s:?}"))
+    }
+}
+
+/// One row of the result CSV, owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultRow {
+    pub line: u64,
+    /// The normalised ICCID where there is one, else the raw cell.
+    pub iccid: String,
+    pub outcome: Outcome,
+    /// The snake_case reason code; empty for a success without remarks.
+    pub reason: String,
+    pub message: String,
+    pub sim_id: String,
+    pub plan_id: String,
+    pub user_id: String,
+    pub subscription_id: String,
+    /// The manifest's other columns, unchanged.
+    pub extra: Vec<String>,
+}
+
+impl ResultRow {
+    /// A row with the given outcome and every other cell empty.
+    pub fn new(line: u64, iccid: impl Into<String>, outcome: Outcome) -> Self {
+        ResultRow {
+            line,
+            iccid: iccid.into(),
+            outcome,
+            reason: String::new(),
+            message: String::new(),
+            sim_id: String::new(),
+            plan_id: String::new(),
+            user_id: String::new(),
+            subscription_id: String::new(),
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// Makes a cell inert in a spreadsheet: one that starts like a formula gets a
+/// leading `'`. Applying it twice changes nothing more.
+pub fn neutralise(cell: &str) -> Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
+        _ => Cow::Borrowed(cell),
+    }
+}
+
+/// Appends one CSV row to `buf`: the line number, the eight other fixed
+/// columns, then the extra columns. Every cell is neutralised, and quoted only
+/// when it must be.
+pub fn encode_row<'a>(
+    buf: &mut Vec<u8>,
+    line: u64,
+    fixed: [&str; 8],
+    extra: impl IntoIterator<Item = &'a str>,
+) {
+    use std::io::Write as _;
+    let _ = write!(buf, "{line}");
+    for cell in fixed {
+        buf.push(b',');
+        push_cell(buf, cell);
+    }
+    for cell in extra {
+        buf.push(b',');
+        push_cell(buf, cell);
+    }
+    buf.push(b'\n');
+}
+
+fn push_cell(buf: &mut Vec<u8>, cell: &str) {
+    let cell = neutralise(cell);
+    let needs_quotes = cell
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+    if !needs_quotes {
+        buf.extend_from_slice(cell.as_bytes());
+        return;
+    }
+    buf.push(b'"');
+    for b in cell.bytes() {
+        if b == b'"' {
+            buf.push(b'"');
+        }
+        buf.push(b);
+    }
+    buf.push(b'"');
+}
+
+/// Writes result rows as CSV to any writer (give it a buffered one).
+pub struct ResultWriter<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> ResultWriter<W> {
+    /// Starts a result CSV: writes the header, with `extra_headers` after [`COLUMNS`].
+    pub fn new(out: W, extra_headers: &[String]) -> io::Result<Self> {
+        let mut writer = ResultWriter {
+            out,
+            buf: Vec::with_capacity(512),
+        };
+        let mut cells = COLUMNS
+            .iter()
+            .copied()
+            .chain(extra_headers.iter().map(String::as_str));
+        if let Some(first) = cells.next() {
+            push_cell(&mut writer.buf, first);
+        }
+        for cell in cells {
+            writer.buf.push(b',');
+            push_cell(&mut writer.buf, cell);
+        }
+        writer.buf.push(b'\n');
+        writer.flush_buf()?;
+        Ok(writer)
+    }
+
+    /// Appends rows already encoded with [`encode_row`].
+    pub fn write_raw(&mut self, encoded: &[u8]) -> io::Result<()> {
+        self.out.write_all(encoded)
+    }
+
+    pub fn write(&mut self, row: &ResultRow) -> io::Result<()> {
+        encode_row(
+            &mut self.buf,
+            row.line,
+            [
+                &row.iccid,
+                row.outcome.as_str(),
+                &row.reason,
+                &row.message,
+                &row.sim_id,
+                &row.plan_id,
+                &row.user_id,
+                &row.subscription_id,
+            ],
+            row.extra.iter().map(String::as_str),
+        );
+        self.flush_buf()
+    }
+
+    fn flush_buf(&mut self) -> io::Result<()> {
+        let result = self.out.write_all(&self.buf);
+        self.buf.clear();
+        result
+    }
+
+    /// Flushes the underlying writer, so that what was written survives a crash.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Flushes and hands back the underlying writer.
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Where results go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Stdout,
+    File(PathBuf),
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Stdout => f.write_str("standard output"),
+            Output::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// `<manifest stem>.results.csv`, beside the manifest.
+pub fn default_output(manifest: &Path) -> PathBuf {
+    let stem = manifest
+        .file_stem()
+        .map_or_else(|| "manifest".into(), |s| s.to_string_lossy().into_owned());
+    manifest.with_file_name(format!("{stem}.results.csv"))
+}
+
+/// Turns `-o` into an [`Output`]: `-` is stdout, nothing is the default file.
+/// Refuses to write over the manifest itself.
+pub fn resolve_output(manifest: &Path, flag: Option<&Path>) -> Result<Output, String> {
+    let path = match flag {
+        Some(p) if p == Path::new("-") => return Ok(Output::Stdout),
+        Some(p) => p.to_owned(),
+        None => default_output(manifest),
+    };
+    if same_file(manifest, &path) {
+        return Err(format!(
+            "refusing to write results over the manifest {} itself; choose another file with -o",
+            manifest.display()
+        ));
+    }
+    Ok(Output::File(path))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return ma.dev() == mb.dev() && ma.ino() == mb.ino();
+        }
+    }
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(ca), Ok(cb)) => ca == cb,
+        _ => a == b,
+    }
+}
+
+/// Creates the result file (or takes stdout) as a buffered writer.
+pub fn open_output(output: &Output) -> io::Result<Box<dyn Write + Send>> {
+    Ok(match output {
+        Output::Stdout => Box::new(io::BufWriter::with_capacity(256 * 1024, io::stdout())),
+        Output::File(path) => Box::new(io::BufWriter::with_capacity(
+            256 * 1024,
+            File::create(path)?,
+        )),
+    })
+}
+
+/// Reads a result CSV back (for `--resume`): the rows and the extra headers.
+/// Rows whose outcome is not one simboard writes are skipped, so a torn last
+/// line left by a killed process is simply run again.
+pub fn read_results(path: &Path) -> io::Result<(Vec<String>, Vec<ResultRow>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_path(path)
+        .map_err(csv_to_io)?;
+    let headers = reader.headers().map_err(csv_to_io)?.clone();
+    let fixed: Vec<&str> = headers.iter().take(COLUMNS.len()).collect();
+    if fixed != COLUMNS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not a simboard result file", path.display()),
+        ));
+    }
+    let extra_headers = headers
+        .iter()
+        .skip(COLUMNS.len())
+        .map(str::to_owned)
+        .collect();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let Ok(record) = record else { continue };
+        let cell = |i: usize| record.get(i).unwrap_or("").to_owned();
+        let (Ok(line), Ok(outcome)) = (cell(0).parse::<u64>(), cell(2).parse::<Outcome>()) else {
+            continue;
+        };
+        rows.push(ResultRow {
+            line,
+            iccid: cell(1),
+            outcome,
+            reason: cell(3),
+            message: cell(4),
+            sim_id: cell(5),
+            plan_id: cell(6),
+            user_id: cell(7),
+            subscription_id: cell(8),
+            extra: record
+                .iter()
+                .skip(COLUMNS.len())
+                .map(str::to_owned)
+                .collect(),
+        });
+    }
+    Ok((extra_headers, rows))
+}
+
+fn csv_to_io(err: csv::Error) -> io::Error {
+    match err.into_kind() {
+        csv::ErrorKind::Io(err) => err,
+        other => io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_once() {
+        for cell in ["=1+1", "+44", "-3", "@SUM(A1)"] {
+            let once = neutralise(cell);
+            assert_eq!(once, format!("'{cell}"));
+            assert_eq!(neutralise(&once), once);
+        }
+        assert_eq!(neutralise("89883070000007537119"), "89883070000007537119");
+    }
+
+    #[test]
+    fn writes_header_and_rows_and_reads_them_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let mut w = ResultWriter::new(File::create(&path).unwrap(), &["device".into()]).unwrap();
+        let row = ResultRow {
+            message: "a, \"quoted\" message".into(),
+            extra: vec!["=cmd".into()],
+            ..ResultRow::new(2, "89883070000007537119", Outcome::Valid)
+        };
+        w.write(&row).unwrap();
+        w.into_inner().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(
+            "line,iccid,outcome,reason,message,sim_id,plan_id,user_id,subscription_id,device\n"
+        ));
+        assert!(text.contains(",'=cmd\n"), "{text}");
+        let (extra, rows) = read_results(&path).unwrap();
+        assert_eq!(extra, ["device"]);
+        assert_eq!(rows[0].message, row.message);
+        assert_eq!(rows[0].outcome, Outcome::Valid);
+    }
+
+    #[test]
+    fn the_default_output_sits_beside_the_manifest() {
+        let out = default_output(Path::new("/in/acme.2026.csv"));
+        assert_eq!(out, Path::new("/in/acme.2026.results.csv"));
+    }
+
+    #[test]
+    fn refuses_to_overwrite_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("m.csv");
+        std::fs::write(&manifest, "iccid\n").unwrap();
+        let err = resolve_output(&manifest, Some(&manifest)).unwrap_err();
+        assert!(err.contains("refusing"));
+        let dotted = dir.path().join(".").join("m.csv");
+        assert!(resolve_output(&manifest, Some(&dotted)).is_err());
+        assert_eq!(
+            resolve_output(&manifest, Some(Path::new("-"))),
+            Ok(Output::Stdout)
+        );
+    }
+}
