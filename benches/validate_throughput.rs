@@ -114,6 +114,7 @@ fn read_every_record(path: &Path) -> u64 {
 }
 
 /// Runs a command to completion: its wall time and peak RSS in KiB.
+#[allow(clippy::zombie_processes, reason = "wait4 below reaps the child")]
 fn run(command: &mut Command) -> (Duration, u64) {
     let started = Instant::now();
     let child = command.stdout(Stdio::null()).spawn().unwrap();
