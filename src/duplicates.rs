@@ -11,6 +11,9 @@
 
 use rayon::prelude::*;
 
+/// How many keys ahead to prefetch: enough to cover a memory access.
+const LOOKAHEAD: usize = 16;
+
 /// Marks a slot as taken; keys (see [`crate::iccid::Iccid::key`]) never use bit 62.
 const TAKEN: u64 = 1 << 62;
 
@@ -51,14 +54,22 @@ impl Seen {
             .par_iter_mut()
             .enumerate()
             .flat_map_iter(|(s, table)| {
+                let mine: Vec<(usize, u64, u64, u64)> = keys
+                    .iter()
+                    .map(|&(index, key, line)| (index, key, hash(key), line))
+                    .filter(|&(_, _, hash, _)| (hash >> 40) % count == s as u64)
+                    .collect();
+                table.reserve(mine.len());
                 let mut repeats = Vec::new();
-                for &(index, key, line) in keys {
-                    let hash = hash(key);
-                    if (hash >> 40) % count == s as u64 {
-                        let first = table.insert(key, hash, line);
-                        if first != line {
-                            repeats.push((index, first));
-                        }
+                for (i, &(index, key, hash, line)) in mine.iter().enumerate() {
+                    // Ask for the slot of a key a little ahead, so that its
+                    // cache miss overlaps with the work on this one.
+                    if let Some(&(_, _, ahead, _)) = mine.get(i + LOOKAHEAD) {
+                        table.prefetch(ahead);
+                    }
+                    let first = table.insert(key, hash, line);
+                    if first != line {
+                        repeats.push((index, first));
                     }
                 }
                 repeats
@@ -109,6 +120,21 @@ impl Table {
                 self.insert(key, hash(key), line);
             }
         }
+    }
+
+    /// Hints the processor to fetch the slot a hash starts probing at.
+    fn prefetch(&self, hash: u64) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(slot) = self
+            .slots
+            .get(hash as usize & (self.slots.len().wrapping_sub(1)))
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            // SAFETY: prefetching is only a hint; SSE is part of every x86_64.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(slot.as_ptr().cast()) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = hash;
     }
 
     /// Inserts `key` first seen on `line`, or returns the line it was first seen on.

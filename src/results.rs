@@ -137,12 +137,12 @@ pub fn encode_row<'a>(
     buf: &mut Vec<u8>,
     line: u64,
     fixed: [&str; 8],
-    extra: impl IntoIterator<Item = &'a str>,
+    extra: impl IntoIterator<Item = &'a [u8]>,
 ) {
     push_number(buf, line);
     for cell in fixed {
         buf.push(b',');
-        push_cell(buf, cell);
+        push_cell(buf, cell.as_bytes());
     }
     for cell in extra {
         buf.push(b',');
@@ -176,8 +176,7 @@ const NEEDS_QUOTES: [bool; 256] = {
     table
 };
 
-fn push_cell(buf: &mut Vec<u8>, cell: &str) {
-    let bytes = cell.as_bytes();
+fn push_cell(buf: &mut Vec<u8>, bytes: &[u8]) {
     let formula = matches!(
         bytes.first(),
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
@@ -221,11 +220,11 @@ impl<W: Write> ResultWriter<W> {
             .copied()
             .chain(extra_headers.iter().map(String::as_str));
         if let Some(first) = cells.next() {
-            push_cell(&mut writer.buf, first);
+            push_cell(&mut writer.buf, first.as_bytes());
         }
         for cell in cells {
             writer.buf.push(b',');
-            push_cell(&mut writer.buf, cell);
+            push_cell(&mut writer.buf, cell.as_bytes());
         }
         writer.buf.push(b'\n');
         writer.flush_buf()?;
@@ -251,7 +250,7 @@ impl<W: Write> ResultWriter<W> {
                 &row.user_id,
                 &row.subscription_id,
             ],
-            row.extra.iter().map(String::as_str),
+            row.extra.iter().map(String::as_bytes),
         );
         self.flush_buf()
     }
