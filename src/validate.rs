@@ -256,19 +256,23 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
     };
 
     let scoped = std::thread::scope(|scope| {
-        // Chunks travel reader → here in `full`, and back empty in `empty`, so
-        // their records' allocations are reused for the whole file.
-        let (full_tx, full) = std::sync::mpsc::sync_channel::<Result<RawChunk, ManifestError>>(2);
+        // A fixed set of chunks travels reader → here in `full`, and back empty
+        // in `empty`, so their rows' allocations are reused for the whole file
+        // and the reader is never more than a few chunks ahead.
+        const CHUNKS: usize = 3;
+        let (full_tx, full) = std::sync::mpsc::sync_channel::<Result<RawChunk, ManifestError>>(CHUNKS);
         let (empty, empty_rx) = std::sync::mpsc::channel::<RawChunk>();
+        for _ in 0..CHUNKS {
+            let _ = empty.send(RawChunk::default());
+        }
         let reader = &mut manifest;
-        scope.spawn(move || loop {
-            let mut chunk = empty_rx.try_recv().unwrap_or_default();
-            let read = reader
-                .read_raw_chunk(&mut chunk, CHUNK_ROWS)
-                .map(|()| chunk);
-            let last = !matches!(&read, Ok(chunk) if chunk.records_read() >= CHUNK_ROWS);
-            if full_tx.send(read).is_err() || last {
-                return;
+        scope.spawn(move || {
+            while let Ok(mut chunk) = empty_rx.recv() {
+                let read = reader.read_raw_chunk(&mut chunk, CHUNK_ROWS).map(|()| chunk);
+                let last = !matches!(&read, Ok(chunk) if chunk.records_read() >= CHUNK_ROWS);
+                if full_tx.send(read).is_err() || last {
+                    return;
+                }
             }
         });
 
