@@ -17,6 +17,12 @@ const LOOKAHEAD: usize = 16;
 /// Marks a slot as taken; keys (see [`crate::iccid::Iccid::key`]) never use bit 62.
 const TAKEN: u64 = 1 << 62;
 
+/// An empty slot. Not zero on purpose: a zeroed table comes from the
+/// allocator as copy-on-write zero pages, and every first write to one then
+/// costs a page fault and a TLB flush on every core. Filling the table with
+/// this writes each page once, up front. No key has bits 60 and 61 set.
+const EMPTY: u64 = u64::MAX;
+
 /// The ICCIDs seen so far, with the line each was first seen on.
 #[derive(Debug)]
 pub struct Seen {
@@ -98,7 +104,7 @@ fn hash(key: u64) -> u64 {
 /// Open addressing with linear probing; at most half full.
 #[derive(Debug, Default)]
 struct Table {
-    /// `[key | TAKEN, line]` pairs; `[0, _]` is an empty slot.
+    /// `[key | TAKEN, line]` pairs, or `[EMPTY, 0]`.
     slots: Vec<[u64; 2]>,
     len: usize,
 }
@@ -112,10 +118,10 @@ impl Table {
     }
 
     fn resize(&mut self, capacity: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![[0, 0]; capacity]);
+        let old = std::mem::replace(&mut self.slots, vec![[EMPTY, 0]; capacity]);
         self.len = 0;
         for [key, line] in old {
-            if key != 0 {
+            if key != EMPTY {
                 let key = key & !TAKEN;
                 self.insert(key, hash(key), line);
             }
@@ -147,7 +153,7 @@ impl Table {
         let mut i = hash as usize & mask;
         loop {
             match self.slots[i] {
-                [0, _] => {
+                [EMPTY, _] => {
                     self.slots[i] = [wanted, line];
                     self.len += 1;
                     return line;

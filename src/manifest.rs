@@ -155,7 +155,7 @@ impl Row {
         // Every record ends with '\n' (see `FinalNewline`), so it started on
         // the line after this one's end, less the line ends inside its cells.
         let bytes = self.record.as_slice();
-        let inner_newlines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        let inner_newlines = memchr::memchr_iter(b'\n', bytes).count() as u64;
         self.line = self.end_line - 1 - inner_newlines;
         std::str::from_utf8(bytes).is_ok()
     }
