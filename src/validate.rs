@@ -423,6 +423,33 @@ mod tests {
         assert!(checked.iter().all(|c| c.reason() == "invalid_check_digit"));
     }
 
+    proptest::proptest! {
+        /// The path `validate` takes (raw chunks decoded in parallel, then
+        /// checked) never panics, whatever the bytes.
+        #[test]
+        fn arbitrary_bytes_through_the_chunk_path_never_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            chunk in 1usize..8,
+        ) {
+            let path = Path::new("arbitrary.csv");
+            let input = Box::new(std::io::Cursor::new(bytes.clone()));
+            let options = ManifestOptions::default();
+            if let Ok(mut m) = Manifest::from_reader(path, input, bytes.len() as u64, &options) {
+                let column = m.iccid_column();
+                let mut validator = Validator::new(CheckDigit::Enforce);
+                let mut raw = RawChunk::default();
+                while m.read_raw_chunk(&mut raw, chunk).is_ok() {
+                    let decoded = raw.decode(path);
+                    let checked = validator.check_chunk(raw.rows(), column);
+                    let _ = encode_chunk(raw.rows(), &checked, &m.other_columns());
+                    if decoded.is_err() || raw.records_read() < chunk {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn order_is_kept_in_large_chunks() {
         let cells: Vec<String> = (0..5000).map(|i| format!("x{i}")).collect();
