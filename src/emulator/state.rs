@@ -714,7 +714,7 @@ impl State {
             // model the network's activation time.
             Candidate::Stored(index) => (index, Some(Duration::ZERO)),
             Candidate::NewEsim => {
-                let iccid = self.fresh_iccid("89", 18);
+                let iccid = self.fresh_iccid("89", 17);
                 let index = self.add_sim(iccid, "eSIM", plan_provider, false, now);
                 (index, Some(Duration::ZERO))
             }
