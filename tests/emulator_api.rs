@@ -261,7 +261,7 @@ fn sims_filter_on_provider_status_type_and_user() {
     assert_eq!(api.subscribe("pln_p4_standard", &user, &sim).0, 201);
 
     let (_, active) = api.get("/sims?status=active");
-    assert_eq!(ids(&active), [sim.clone()]);
+    assert_eq!(ids(&active), std::slice::from_ref(&sim));
     let (_, either) = api.get("/sims?status=inactive,active");
     assert_eq!(ids(&either).len(), 4);
     let (_, inactive) = api.get("/sims?status=inactive&type=pSIM&provider=p4");

@@ -89,6 +89,21 @@ fn create_refuses_a_sim_of_another_provider() {
 }
 
 #[test]
+fn the_type_check_comes_before_the_provider_check() {
+    let stocked = iccids(1);
+    let api = Api::start(EmulatorConfig {
+        inventory_iccids: stocked.clone(),
+        provider: "p9".to_owned(),
+        ..EmulatorConfig::default()
+    });
+    let user = api.user("ada@example.com");
+    let sim = api.sim_id(&stocked[0]);
+    // A p9 pSIM against a p4 eSIM plan is wrong twice; the type is reported.
+    let answer = api.subscribe("pln_p4_esim_only", &user, &sim);
+    assert_error(&answer, 422, "invalid", Some("simTypeNotSupported"));
+}
+
+#[test]
 fn a_test_sim_pairs_with_a_plan_of_any_provider() {
     let (api, _, user) = project_with(0);
     for plan in ["pln_p4_standard", "pln_p9_standard", "pln_test_standard"] {
@@ -228,13 +243,13 @@ fn subscriptions_filter_on_sim_user_plan_and_status() {
         .1);
 
     let (_, by_sim) = api.get(&format!("/subscriptions?sim={}", sims[0]));
-    assert_eq!(ids(&by_sim), [a.clone()]);
+    assert_eq!(ids(&by_sim), std::slice::from_ref(&a));
     let (_, by_user) = api.get(&format!("/subscriptions?user={bob}"));
     assert_eq!(ids(&by_user), [pending.clone(), b.clone()]);
     let (_, by_plan) = api.get("/subscriptions?plan=pln_p4_standard");
     assert_eq!(ids(&by_plan).len(), 3);
     let (_, only_pending) = api.get("/subscriptions?status=pending");
-    assert_eq!(ids(&only_pending), [pending.clone()]);
+    assert_eq!(ids(&only_pending), std::slice::from_ref(&pending));
     let (_, ended) = api.get("/subscriptions?status=ended");
     assert!(ids(&ended).is_empty());
     // No status given: pending and active ones, newest first.
