@@ -248,7 +248,7 @@ impl Placeholder {
     }
 
     /// The placeholder as `sims/search` shows it, with the guide's fixed date.
-    pub fn to_json(&self) -> Value {
+    pub fn to_json(self) -> Value {
         json!({
             "object": "sim",
             "id": self.id,

@@ -13,13 +13,13 @@
 //! [`faults`] (rate limit, failures, drops), [`server`] (hyper on a
 //! background runtime) and this file, which assembles them.
 
-pub mod api;
-pub mod catalogue;
+mod api;
+mod catalogue;
 mod clock;
-pub mod error;
-pub mod faults;
-pub mod server;
-pub mod state;
+mod error;
+mod faults;
+mod server;
+mod state;
 
 use std::io::Write;
 use std::path::PathBuf;

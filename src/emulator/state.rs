@@ -200,10 +200,6 @@ impl<T> Table<T> {
     pub fn len(&self) -> usize {
         self.items.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
 }
 
 /// Where a list page starts: `after` and `before` are ids of the collection.
@@ -429,10 +425,6 @@ impl State {
         true
     }
 
-    pub fn sim_count(&self) -> usize {
-        self.sims.len()
-    }
-
     fn add_sim(
         &mut self,
         iccid: String,
@@ -506,6 +498,7 @@ impl State {
             return Ok(sim.to_json(now.instant));
         }
         Placeholder::by_id(id)
+            .copied()
             .map(Placeholder::to_json)
             .ok_or_else(|| ApiError::not_found(format!("No SIM has the id {id:?}")))
     }
