@@ -23,7 +23,7 @@ use crate::summary::Summary;
 
 /// Rows read, checked and written per step. Large enough to keep both cores
 /// busy, small enough that memory does not grow with the file.
-pub const CHUNK_ROWS: usize = 16 * 1024;
+pub const CHUNK_ROWS: usize = 8 * 1024;
 
 /// Why a row's ICCID cannot be used: a problem with the cell itself, or a
 /// repeat of an earlier line.
