@@ -90,6 +90,50 @@ pub struct ManifestOptions {
     pub delimiter: Option<u8>,
 }
 
+/// Read access to one row's cells, whether the row owns them ([`Row`]) or
+/// borrows them from a chunk ([`RowRef`]).
+pub trait Cells {
+    /// The line the row starts on, as an editor shows it (the header is line 1).
+    fn line(&self) -> u64;
+
+    /// The cell in column `index` as bytes (UTF-8 text), or empty.
+    fn get_bytes(&self, index: usize) -> &[u8];
+
+    /// The cell in column `index`, or `""` when the row is short.
+    fn get(&self, index: usize) -> &str {
+        // Rows are checked as UTF-8 before they are handed out, and cells
+        // split at ASCII bytes, so this cannot fail.
+        std::str::from_utf8(self.get_bytes(index)).unwrap_or_default()
+    }
+}
+
+/// The '\r' of a CRLF line end is still on a row's last cell, because lines
+/// end at '\n' alone (see `Manifest::from_reader`).
+fn strip_cr(cell: &[u8], last: bool) -> &[u8] {
+    if last {
+        cell.strip_suffix(b"\r").unwrap_or(cell)
+    } else {
+        cell
+    }
+}
+
+/// True when every cell is empty or white space.
+fn all_blank(bytes: &[u8], cells: impl Iterator<Item = bool>) -> bool {
+    // Nearly every row starts with a visible character: decide on it alone.
+    match bytes.first() {
+        Some(b) if !b.is_ascii_whitespace() && b.is_ascii() => false,
+        _ => cells.into_iter().all(|blank| blank),
+    }
+}
+
+/// The line a record starts on, from the reader's line just after it.
+fn start_line(bytes: &[u8], end_line: u64) -> u64 {
+    // Every record ends with '\n' (see `FinalNewline`), so it started on the
+    // line after this one's end, less the line ends inside its cells.
+    let inner_newlines = memchr::memchr_iter(b'\n', bytes).count() as u64;
+    end_line - 1 - inner_newlines
+}
+
 /// One manifest row: its line number and every cell, as read.
 ///
 /// Cells are kept as the csv parser left them and checked as UTF-8 once, when
@@ -115,21 +159,12 @@ impl Row {
 
     /// The cell in column `index`, or `""` when the row is short.
     pub fn get(&self, index: usize) -> &str {
-        // The whole record was checked as UTF-8 and cells split at ASCII
-        // bytes, so this cannot fail.
-        std::str::from_utf8(self.get_bytes(index)).unwrap_or_default()
+        Cells::get(self, index)
     }
 
     /// The cell in column `index` as bytes (UTF-8 text), or empty.
     pub fn get_bytes(&self, index: usize) -> &[u8] {
-        let cell = self.record.get(index).unwrap_or_default();
-        // Lines end at '\n' (see `Manifest::from_reader`), so the '\r' of a
-        // CRLF line end is still on the row's last cell.
-        if index + 1 == self.record.len() {
-            cell.strip_suffix(b"\r").unwrap_or(cell)
-        } else {
-            cell
-        }
+        Cells::get_bytes(self, index)
     }
 
     /// How many cells the row has.
@@ -142,22 +177,55 @@ impl Row {
     }
 
     fn is_blank(&self) -> bool {
-        // Nearly every row starts with a visible character: decide on it alone.
-        match self.record.as_slice().first() {
-            Some(b) if !b.is_ascii_whitespace() && b.is_ascii() => false,
-            _ => (0..self.len()).all(|i| self.get(i).trim().is_empty()),
-        }
+        let cells = (0..self.len()).map(|i| self.get(i).trim().is_empty());
+        all_blank(self.record.as_slice(), cells)
     }
 
     /// Works out the row's line and checks its text is UTF-8; returns `false`
     /// when it is not.
     fn decode(&mut self) -> bool {
-        // Every record ends with '\n' (see `FinalNewline`), so it started on
-        // the line after this one's end, less the line ends inside its cells.
         let bytes = self.record.as_slice();
-        let inner_newlines = memchr::memchr_iter(b'\n', bytes).count() as u64;
-        self.line = self.end_line - 1 - inner_newlines;
+        self.line = start_line(bytes, self.end_line);
         std::str::from_utf8(bytes).is_ok()
+    }
+}
+
+impl Cells for Row {
+    fn line(&self) -> u64 {
+        self.line
+    }
+
+    fn get_bytes(&self, index: usize) -> &[u8] {
+        let cell = self.record.get(index).unwrap_or_default();
+        strip_cr(cell, index + 1 == self.record.len())
+    }
+}
+
+/// A row borrowed from a [`RawChunk`].
+#[derive(Clone, Copy, Debug)]
+pub struct RowRef<'a> {
+    pub line: u64,
+    /// The record's cells, one after the other.
+    bytes: &'a [u8],
+    /// Where each cell ends in `bytes`.
+    ends: &'a [u32],
+}
+
+impl Cells for RowRef<'_> {
+    fn line(&self) -> u64 {
+        self.line
+    }
+
+    fn get_bytes(&self, index: usize) -> &[u8] {
+        let Some(&end) = self.ends.get(index) else {
+            return &[];
+        };
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        let cell = self
+            .bytes
+            .get(start as usize..end as usize)
+            .unwrap_or_default();
+        strip_cr(cell, index + 1 == self.ends.len())
     }
 }
 
@@ -198,6 +266,8 @@ pub struct Manifest {
     iccid_column: usize,
     /// The first data row of a headerless file, read while sniffing.
     pending: Option<Row>,
+    /// The record `read_raw_chunk` parses into before copying it to a chunk.
+    scratch: ByteRecord,
     size: u64,
 }
 
@@ -278,6 +348,7 @@ impl Manifest {
             has_header: false,
             iccid_column: 0,
             pending: None,
+            scratch: ByteRecord::new(),
             size,
         };
         manifest.read_layout()?;
@@ -364,25 +435,17 @@ impl Manifest {
         chunk: &mut RawChunk,
         max: usize,
     ) -> Result<(), ManifestError> {
-        chunk.len = 0;
-        chunk.read = 0;
+        chunk.clear();
         if let Some(first) = self.pending.take() {
-            chunk.push_row(first);
-            chunk.read = 1;
+            chunk.push(&first.record, first.end_line);
         }
-        while chunk.read < max {
-            if chunk.len == chunk.rows.len() {
-                chunk.rows.push(Row::default());
-            }
-            let row = &mut chunk.rows[chunk.len];
-            match self.reader.read_byte_record(&mut row.record) {
+        while chunk.records_read() < max {
+            match self.reader.read_byte_record(&mut self.scratch) {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(err) => return Err(self.csv_error(err)),
             }
-            row.end_line = self.reader.position().line();
-            chunk.len += 1;
-            chunk.read += 1;
+            chunk.push(&self.scratch, self.reader.position().line());
         }
         chunk.bytes_read = self.bytes_read();
         Ok(())
@@ -519,32 +582,63 @@ impl Manifest {
     }
 }
 
-/// Records read but not yet decoded: see [`Manifest::read_raw_chunk`]. Its
-/// rows are reused from one chunk to the next.
+/// Records read but not yet decoded: see [`Manifest::read_raw_chunk`].
+///
+/// A chunk keeps all its cells in one buffer, reused from one chunk to the
+/// next: each later pass over the rows (decode, check, encode) then walks
+/// memory in order instead of chasing one allocation per row.
 #[derive(Debug, Default)]
 pub struct RawChunk {
-    rows: Vec<Row>,
-    /// Rows in use; after `decode`, the rows handed out.
-    len: usize,
-    /// Records read from the file for this chunk, blank ones included.
-    read: usize,
+    /// Every cell of every record, one after the other.
+    bytes: Vec<u8>,
+    /// Where each cell ends, relative to the start of its record.
+    ends: Vec<u32>,
+    records: Vec<Span>,
+    /// Records before the first one that is not UTF-8 (all, when none).
+    decoded: usize,
     bytes_read: u64,
 }
 
+/// Where one record sits in a [`RawChunk`], and what decoding found.
+#[derive(Clone, Copy, Debug, Default)]
+struct Span {
+    start: usize,
+    first_end: usize,
+    cells: usize,
+    end_line: u64,
+    line: u64,
+    utf8: bool,
+    blank: bool,
+}
+
 impl RawChunk {
-    fn push_row(&mut self, row: Row) {
-        if self.len == self.rows.len() {
-            self.rows.push(row);
-        } else {
-            self.rows[self.len] = row;
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.records.clear();
+        self.decoded = 0;
+    }
+
+    fn push(&mut self, record: &ByteRecord, end_line: u64) {
+        let start = self.bytes.len();
+        let first_end = self.ends.len();
+        for cell in record {
+            self.bytes.extend_from_slice(cell);
+            self.ends.push((self.bytes.len() - start) as u32);
         }
-        self.len += 1;
+        self.records.push(Span {
+            start,
+            first_end,
+            cells: record.len(),
+            end_line,
+            ..Span::default()
+        });
     }
 
     /// How many records were read (blank ones included). Fewer than asked
     /// for means the file has ended.
     pub fn records_read(&self) -> usize {
-        self.read
+        self.records.len()
     }
 
     /// How far into the file the reader was after this chunk, in bytes.
@@ -552,36 +646,62 @@ impl RawChunk {
         self.bytes_read
     }
 
-    /// Decodes the rows in parallel and drops the blank ones. On text that
-    /// is not UTF-8, the rows before it are kept and the error names its line.
-    pub fn decode(&mut self, path: &Path) -> Result<(), ManifestError> {
-        use rayon::prelude::*;
-        let bad = self.rows[..self.len]
-            .par_iter_mut()
-            .with_min_len(512)
-            .position_first(|row| !row.decode());
-        let mut result = Ok(());
-        if let Some(bad) = bad {
-            result = Err(ManifestError::NotUtf8 {
-                path: path.to_owned(),
-                line: self.rows[bad].line,
-            });
-            self.len = bad;
+    fn row(&self, span: &Span) -> RowRef<'_> {
+        let ends = &self.ends[span.first_end..span.first_end + span.cells];
+        let len = ends.last().map_or(0, |&end| end as usize);
+        RowRef {
+            line: span.line,
+            bytes: &self.bytes[span.start..span.start + len],
+            ends,
         }
-        let mut kept = 0;
-        for i in 0..self.len {
-            if !self.rows[i].is_blank() {
-                self.rows.swap(kept, i);
-                kept += 1;
-            }
-        }
-        self.len = kept;
-        result
     }
 
-    /// The rows handed out by [`RawChunk::decode`].
-    pub fn rows(&self) -> &[Row] {
-        &self.rows[..self.len]
+    /// Works out every record's line and checks its text, in parallel. On
+    /// text that is not UTF-8, the rows before it are kept and the error
+    /// names its line.
+    pub fn decode(&mut self, path: &Path) -> Result<(), ManifestError> {
+        use rayon::prelude::*;
+        let (bytes, ends) = (&self.bytes, &self.ends);
+        self.records
+            .par_iter_mut()
+            .with_min_len(512)
+            .for_each(|span| {
+                let cell_ends = &ends[span.first_end..span.first_end + span.cells];
+                let len = cell_ends.last().map_or(0, |&end| end as usize);
+                let record = &bytes[span.start..span.start + len];
+                span.line = start_line(record, span.end_line);
+                span.utf8 = std::str::from_utf8(record).is_ok();
+                if span.utf8 {
+                    let row = RowRef {
+                        line: span.line,
+                        bytes: record,
+                        ends: cell_ends,
+                    };
+                    let cells = (0..span.cells).map(|i| row.get(i).trim().is_empty());
+                    span.blank = all_blank(record, cells);
+                }
+            });
+        self.decoded = self
+            .records
+            .iter()
+            .position(|span| !span.utf8)
+            .unwrap_or(self.records.len());
+        match self.records.get(self.decoded) {
+            Some(bad) => Err(ManifestError::NotUtf8 {
+                path: path.to_owned(),
+                line: bad.line,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The rows [`RawChunk::decode`] let through, blank ones left out.
+    pub fn rows(&self) -> Vec<RowRef<'_>> {
+        self.records[..self.decoded]
+            .iter()
+            .filter(|span| !span.blank)
+            .map(|span| self.row(span))
+            .collect()
     }
 }
 

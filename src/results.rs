@@ -151,6 +151,27 @@ pub fn encode_row<'a>(
     buf.push(b'\n');
 }
 
+/// Appends the commonest row of `validate`: a valid ICCID with no message.
+/// Its fixed cells are digits and fixed words, which can need neither quotes
+/// nor neutralising, so they are written as they are.
+pub fn encode_valid_row<'a>(
+    buf: &mut Vec<u8>,
+    line: u64,
+    iccid: &str,
+    extra: impl IntoIterator<Item = &'a [u8]>,
+) {
+    debug_assert!(iccid.bytes().all(|b| b.is_ascii_digit()));
+    push_number(buf, line);
+    buf.push(b',');
+    buf.extend_from_slice(iccid.as_bytes());
+    buf.extend_from_slice(b",valid,,,,,,");
+    for cell in extra {
+        buf.push(b',');
+        push_cell(buf, cell);
+    }
+    buf.push(b'\n');
+}
+
 fn push_number(buf: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
@@ -431,6 +452,20 @@ mod tests {
         ] {
             assert_eq!(needs_quotes(cell.as_bytes()), quoted, "{cell:?}");
         }
+    }
+
+    #[test]
+    fn the_fast_valid_row_matches_the_general_one() {
+        let extra: [&[u8]; 3] = [b"dev 1", b"=x", b"a,b"];
+        let mut fast = Vec::new();
+        encode_valid_row(&mut fast, 7, "89883070000007537119", extra);
+        let mut general = Vec::new();
+        let fixed = ["89883070000007537119", "valid", "", "", "", "", "", ""];
+        encode_row(&mut general, 7, fixed, extra);
+        assert_eq!(
+            String::from_utf8(fast).unwrap(),
+            String::from_utf8(general).unwrap()
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::duplicates::Seen;
 use crate::exit::{Fatal, Partial};
 use crate::iccid::{self, CheckDigit, Iccid, Invalid, Note};
-use crate::manifest::{Manifest, ManifestError, ManifestOptions, RawChunk, Row};
+use crate::manifest::{Cells, Manifest, ManifestError, ManifestOptions, RawChunk};
 use crate::progress;
 use crate::results::{self, Outcome, Output, ResultWriter};
 use crate::summary::Summary;
@@ -141,7 +141,11 @@ impl Validator {
 
     /// Checks `rows` in parallel, then marks duplicates in order. Rows must be
     /// given in manifest order across calls.
-    pub fn check_chunk(&mut self, rows: &[Row], iccid_column: usize) -> Vec<Checked> {
+    pub fn check_chunk<R: Cells + Sync>(
+        &mut self,
+        rows: &[R],
+        iccid_column: usize,
+    ) -> Vec<Checked> {
         let policy = self.policy;
         let mut checked: Vec<Checked> = rows
             .par_iter()
@@ -160,16 +164,16 @@ impl Validator {
     }
 }
 
-fn check_row(row: &Row, iccid_column: usize, policy: CheckDigit) -> Checked {
+fn check_row(row: &impl Cells, iccid_column: usize, policy: CheckDigit) -> Checked {
     let raw = row.get(iccid_column);
     match iccid::check(raw, policy) {
         Ok(ok) => Checked {
-            line: row.line,
+            line: row.line(),
             verdict: Ok(ok.note),
             shown: Shown::Iccid(ok.iccid),
         },
         Err(rejected) => Checked {
-            line: row.line,
+            line: row.line(),
             verdict: Err(Problem::Iccid(rejected.reason)),
             shown: Shown::Text(rejected.normalised.unwrap_or_else(|| raw.to_owned())),
         },
@@ -305,7 +309,7 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
                 }
             };
             let decoded = chunk.decode(&config.manifest);
-            let rows = chunk.rows();
+            let rows = &chunk.rows();
             if summary.rows() == 0 && chunk.bytes_read() > 0 {
                 // Size the duplicate set once, from the first chunk's row length.
                 let estimate =
@@ -363,15 +367,23 @@ fn write_error(output: &Output, err: std::io::Error) -> String {
 }
 
 /// Encodes result rows as CSV bytes, in parallel pieces kept in order.
-fn encode_chunk(rows: &[Row], checked: &[Checked], extra_columns: &[usize]) -> Vec<Vec<u8>> {
+fn encode_chunk<R: Cells + Sync>(
+    rows: &[R],
+    checked: &[Checked],
+    extra_columns: &[usize],
+) -> Vec<Vec<u8>> {
     const PIECE: usize = 1024;
     rows.par_chunks(PIECE)
         .zip(checked.par_chunks(PIECE))
         .map(|(rows, checked)| {
             let mut piece = Vec::with_capacity(rows.len() * 160);
             for (row, c) in rows.iter().zip(checked) {
-                let message = c.message();
                 let extra = extra_columns.iter().map(|&i| row.get_bytes(i));
+                if c.verdict == Ok(None) {
+                    results::encode_valid_row(&mut piece, c.line, c.iccid(), extra);
+                    continue;
+                }
+                let message = c.message();
                 let fixed = [
                     c.iccid(),
                     c.outcome().as_str(),
@@ -392,6 +404,7 @@ fn encode_chunk(rows: &[Row], checked: &[Checked], extra_columns: &[usize]) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::Row;
 
     fn rows(cells: &[&str]) -> Vec<Row> {
         cells
@@ -440,8 +453,9 @@ mod tests {
                 let mut raw = RawChunk::default();
                 while m.read_raw_chunk(&mut raw, chunk).is_ok() {
                     let decoded = raw.decode(path);
-                    let checked = validator.check_chunk(raw.rows(), column);
-                    let _ = encode_chunk(raw.rows(), &checked, &m.other_columns());
+                    let rows = raw.rows();
+                    let checked = validator.check_chunk(&rows, column);
+                    let _ = encode_chunk(&rows, &checked, &m.other_columns());
                     if decoded.is_err() || raw.records_read() < chunk {
                         break;
                     }
