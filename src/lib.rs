@@ -22,6 +22,7 @@ pub mod iccid;
 pub mod manifest;
 pub mod onboard;
 pub mod progress;
+mod records;
 pub mod results;
 pub mod run;
 pub mod summary;

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use csv::ByteRecord;
+use crate::records::{Grow, Records};
 
 /// The header names (compared after [`header_key`]) taken to mean "the ICCID",
 /// best first. Any other header that contains `iccid` comes next.
@@ -144,17 +144,25 @@ pub struct Row {
     pub line: u64,
     /// The reader's line just after the record, from which `line` is derived.
     end_line: u64,
-    record: ByteRecord,
+    /// The cells, one after the other.
+    bytes: Grow<u8>,
+    /// Where each cell ends in `bytes`.
+    ends: Grow<usize>,
 }
 
 impl Row {
     /// A row made of the given cells (for tests and tools).
     pub fn new(line: u64, cells: &[&str]) -> Row {
-        Row {
+        let mut row = Row {
             line,
             end_line: line + 1,
-            record: ByteRecord::from(cells.to_vec()),
+            ..Row::default()
+        };
+        for cell in cells {
+            row.bytes.extend_from_slice(cell.as_bytes());
+            row.ends.push(row.bytes.len());
         }
+        row
     }
 
     /// The cell in column `index`, or `""` when the row is short.
@@ -169,24 +177,30 @@ impl Row {
 
     /// How many cells the row has.
     pub fn len(&self) -> usize {
-        self.record.len()
+        self.ends.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.record.is_empty()
+        self.ends.len() == 0
+    }
+
+    fn view(&self) -> RowRef<'_> {
+        RowRef {
+            line: self.line,
+            bytes: self.bytes.as_slice(),
+            ends: self.ends.as_slice(),
+        }
     }
 
     fn is_blank(&self) -> bool {
-        let cells = (0..self.len()).map(|i| self.get(i).trim().is_empty());
-        all_blank(self.record.as_slice(), cells)
+        self.view().is_blank()
     }
 
     /// Works out the row's line and checks its text is UTF-8; returns `false`
     /// when it is not.
     fn decode(&mut self) -> bool {
-        let bytes = self.record.as_slice();
-        self.line = start_line(bytes, self.end_line);
-        std::str::from_utf8(bytes).is_ok()
+        self.line = start_line(self.bytes.as_slice(), self.end_line);
+        std::str::from_utf8(self.bytes.as_slice()).is_ok()
     }
 }
 
@@ -196,8 +210,7 @@ impl Cells for Row {
     }
 
     fn get_bytes(&self, index: usize) -> &[u8] {
-        let cell = self.record.get(index).unwrap_or_default();
-        strip_cr(cell, index + 1 == self.record.len())
+        self.view().cell(index)
     }
 }
 
@@ -208,7 +221,23 @@ pub struct RowRef<'a> {
     /// The record's cells, one after the other.
     bytes: &'a [u8],
     /// Where each cell ends in `bytes`.
-    ends: &'a [u32],
+    ends: &'a [usize],
+}
+
+impl<'a> RowRef<'a> {
+    fn cell(&self, index: usize) -> &'a [u8] {
+        let Some(&end) = self.ends.get(index) else {
+            return &[];
+        };
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        let cell = self.bytes.get(start..end).unwrap_or_default();
+        strip_cr(cell, index + 1 == self.ends.len())
+    }
+
+    fn is_blank(&self) -> bool {
+        let cells = (0..self.ends.len()).map(|i| self.get(i).trim().is_empty());
+        all_blank(self.bytes, cells)
+    }
 }
 
 impl Cells for RowRef<'_> {
@@ -217,15 +246,7 @@ impl Cells for RowRef<'_> {
     }
 
     fn get_bytes(&self, index: usize) -> &[u8] {
-        let Some(&end) = self.ends.get(index) else {
-            return &[];
-        };
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        let cell = self
-            .bytes
-            .get(start as usize..end as usize)
-            .unwrap_or_default();
-        strip_cr(cell, index + 1 == self.ends.len())
+        self.cell(index)
     }
 }
 
@@ -259,15 +280,13 @@ impl<R: Read> Read for FinalNewline<R> {
 /// An open manifest: its layout, and a reader positioned at its first data row.
 pub struct Manifest {
     path: PathBuf,
-    reader: csv::Reader<FinalNewline<BufReader<Box<dyn Read + Send>>>>,
+    records: Records<FinalNewline<BufReader<Box<dyn Read + Send>>>>,
     delimiter: u8,
     headers: Vec<String>,
     has_header: bool,
     iccid_column: usize,
     /// The first data row of a headerless file, read while sniffing.
     pending: Option<Row>,
-    /// The record `read_raw_chunk` parses into before copying it to a chunk.
-    scratch: ByteRecord,
     size: u64,
 }
 
@@ -327,28 +346,21 @@ impl Manifest {
 
         // csv's record positions skip blank lines uncounted and see "\r\n" as
         // two ends, so records end at '\n' alone and lines are counted here
-        // (see `read_raw`).
+        // (see `start_line`).
         let input = FinalNewline {
             inner: input,
             last: b'\n',
             done: false,
         };
-        let reader = csv::ReaderBuilder::new()
-            .buffer_capacity(INPUT_BUFFER)
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(delimiter)
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_reader(input);
+        let records = Records::new(input, delimiter, INPUT_BUFFER);
         let mut manifest = Manifest {
             path,
-            reader,
+            records,
             delimiter,
             headers: Vec::new(),
             has_header: false,
             iccid_column: 0,
             pending: None,
-            scratch: ByteRecord::new(),
             size,
         };
         manifest.read_layout()?;
@@ -406,14 +418,16 @@ impl Manifest {
 
     /// Reads the next record, blank or not. Returns `false` at the end.
     fn read_raw(&mut self, row: &mut Row) -> Result<bool, ManifestError> {
-        let more = self
-            .reader
-            .read_byte_record(&mut row.record)
-            .map_err(|err| self.csv_error(err))?;
-        if !more {
+        row.bytes.clear();
+        row.ends.clear();
+        let Some(parsed) = self
+            .records
+            .next(&mut row.bytes, &mut row.ends)
+            .map_err(|err| self.read_error(err))?
+        else {
             return Ok(false);
-        }
-        row.end_line = self.reader.position().line();
+        };
+        row.end_line = parsed.end_line;
         if !row.decode() {
             return Err(self.not_utf8(row.line));
         }
@@ -437,39 +451,34 @@ impl Manifest {
     ) -> Result<(), ManifestError> {
         chunk.clear();
         if let Some(first) = self.pending.take() {
-            chunk.push(&first.record, first.end_line);
+            chunk.push(&first);
         }
         while chunk.records_read() < max {
-            match self.reader.read_byte_record(&mut self.scratch) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(err) => return Err(self.csv_error(err)),
-            }
-            chunk.push(&self.scratch, self.reader.position().line());
+            let start = chunk.bytes.len();
+            let first_end = chunk.ends.len();
+            let parsed = self
+                .records
+                .next(&mut chunk.bytes, &mut chunk.ends)
+                .map_err(|err| self.read_error(err))?;
+            let Some(parsed) = parsed else { break };
+            // The parser counts cell ends from the record's first byte.
+            chunk.records.push(Span {
+                start,
+                first_end,
+                cells: chunk.ends.len() - first_end,
+                end_line: parsed.end_line,
+                ..Span::default()
+            });
         }
         chunk.bytes_read = self.bytes_read();
         Ok(())
     }
 
-    fn csv_error(&self, err: csv::Error) -> ManifestError {
-        let line = err
-            .position()
-            .map_or_else(|| self.reader.position().line(), |p| p.line());
-        match err.into_kind() {
-            csv::ErrorKind::Utf8 { .. } => ManifestError::NotUtf8 {
-                path: self.path.clone(),
-                line,
-            },
-            csv::ErrorKind::Io(source) => ManifestError::Read {
-                path: self.path.clone(),
-                line,
-                source,
-            },
-            other => ManifestError::Read {
-                path: self.path.clone(),
-                line,
-                source: io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
-            },
+    fn read_error(&self, source: io::Error) -> ManifestError {
+        ManifestError::Read {
+            path: self.path.clone(),
+            line: self.records.line(),
+            source,
         }
     }
 
@@ -578,7 +587,7 @@ impl Manifest {
 
     /// How far into the file the reader is, in bytes.
     pub fn bytes_read(&self) -> u64 {
-        self.reader.position().byte()
+        self.records.consumed()
     }
 }
 
@@ -590,9 +599,9 @@ impl Manifest {
 #[derive(Debug, Default)]
 pub struct RawChunk {
     /// Every cell of every record, one after the other.
-    bytes: Vec<u8>,
+    bytes: Grow<u8>,
     /// Where each cell ends, relative to the start of its record.
-    ends: Vec<u32>,
+    ends: Grow<usize>,
     records: Vec<Span>,
     /// Records before the first one that is not UTF-8 (all, when none).
     decoded: usize,
@@ -619,20 +628,16 @@ impl RawChunk {
         self.decoded = 0;
     }
 
-    fn push(&mut self, record: &ByteRecord, end_line: u64) {
-        let start = self.bytes.len();
-        let first_end = self.ends.len();
-        for cell in record {
-            self.bytes.extend_from_slice(cell);
-            self.ends.push((self.bytes.len() - start) as u32);
-        }
+    fn push(&mut self, row: &Row) {
         self.records.push(Span {
-            start,
-            first_end,
-            cells: record.len(),
-            end_line,
+            start: self.bytes.len(),
+            first_end: self.ends.len(),
+            cells: row.len(),
+            end_line: row.end_line,
             ..Span::default()
         });
+        self.bytes.extend_from_slice(row.bytes.as_slice());
+        self.ends.extend_from_slice(row.ends.as_slice());
     }
 
     /// How many records were read (blank ones included). Fewer than asked
@@ -647,11 +652,11 @@ impl RawChunk {
     }
 
     fn row(&self, span: &Span) -> RowRef<'_> {
-        let ends = &self.ends[span.first_end..span.first_end + span.cells];
-        let len = ends.last().map_or(0, |&end| end as usize);
+        let ends = &self.ends.as_slice()[span.first_end..span.first_end + span.cells];
+        let len = ends.last().copied().unwrap_or(0);
         RowRef {
             line: span.line,
-            bytes: &self.bytes[span.start..span.start + len],
+            bytes: &self.bytes.as_slice()[span.start..span.start + len],
             ends,
         }
     }
@@ -661,13 +666,13 @@ impl RawChunk {
     /// names its line.
     pub fn decode(&mut self, path: &Path) -> Result<(), ManifestError> {
         use rayon::prelude::*;
-        let (bytes, ends) = (&self.bytes, &self.ends);
+        let (bytes, ends) = (self.bytes.as_slice(), self.ends.as_slice());
         self.records
             .par_iter_mut()
             .with_min_len(512)
             .for_each(|span| {
                 let cell_ends = &ends[span.first_end..span.first_end + span.cells];
-                let len = cell_ends.last().map_or(0, |&end| end as usize);
+                let len = cell_ends.last().copied().unwrap_or(0);
                 let record = &bytes[span.start..span.start + len];
                 span.line = start_line(record, span.end_line);
                 span.utf8 = std::str::from_utf8(record).is_ok();
@@ -677,8 +682,7 @@ impl RawChunk {
                         bytes: record,
                         ends: cell_ends,
                     };
-                    let cells = (0..span.cells).map(|i| row.get(i).trim().is_empty());
-                    span.blank = all_blank(record, cells);
+                    span.blank = row.is_blank();
                 }
             });
         self.decoded = self
