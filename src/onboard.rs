@@ -138,9 +138,9 @@ impl fmt::Display for Failure {
                 f,
                 "plan {plan} requires the user's full name; fill the full_name column"
             ),
-            Failure::UserMissing => f.write_str(
-                "no user for this row: give a user or email column, or --user",
-            ),
+            Failure::UserMissing => {
+                f.write_str("no user for this row: give a user or email column, or --user")
+            }
             Failure::UserNotFound { user } => {
                 write!(f, "user {user} does not exist in the project")
             }
@@ -308,7 +308,9 @@ pub struct Context {
 enum UserPick {
     Known(User),
     /// Nobody has this email yet: the user is to be created.
-    New { email: String },
+    New {
+        email: String,
+    },
 }
 
 impl Context {
@@ -503,7 +505,11 @@ impl Context {
                 }
                 .into()),
                 plans => Err(Failure::PlanRequiresAddress {
-                    plan: plans.iter().map(|p| p.label()).collect::<Vec<_>>().join(" or "),
+                    plan: plans
+                        .iter()
+                        .map(|p| p.label())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
                     missing: row.address.address().err().unwrap_or_default(),
                 }
                 .into()),
@@ -521,14 +527,15 @@ impl Context {
         if let Some(plan) = self.catalogue.iter().find(|p| p.id == id) {
             return Ok(plan.clone());
         }
-        self.plans.get_or_init(id, || match self.client.get_plan(id) {
-            Ok(plan) => Ok(plan),
-            Err(err) if err.is_not_found() => Err(Failure::PlanNotFound {
-                plan: id.to_owned(),
-            }
-            .into()),
-            Err(err) => Err(err.into()),
-        })
+        self.plans
+            .get_or_init(id, || match self.client.get_plan(id) {
+                Ok(plan) => Ok(plan),
+                Err(err) if err.is_not_found() => Err(Failure::PlanNotFound {
+                    plan: id.to_owned(),
+                }
+                .into()),
+                Err(err) => Err(err.into()),
+            })
     }
 
     /// Step 4: the row's user column, else its email, else `--user`.
@@ -560,14 +567,15 @@ impl Context {
     }
 
     fn user(&self, id: &str) -> Result<User, Step> {
-        self.users.get_or_init(id, || match self.client.get_user(id) {
-            Ok(user) => Ok(user),
-            Err(err) if err.is_not_found() => Err(Failure::UserNotFound {
-                user: id.to_owned(),
-            }
-            .into()),
-            Err(err) => Err(err.into()),
-        })
+        self.users
+            .get_or_init(id, || match self.client.get_user(id) {
+                Ok(user) => Ok(user),
+                Err(err) if err.is_not_found() => Err(Failure::UserNotFound {
+                    user: id.to_owned(),
+                }
+                .into()),
+                Err(err) => Err(err.into()),
+            })
     }
 
     /// The user with this email, searched once per run per email (compared
@@ -621,9 +629,10 @@ impl Context {
         } else {
             None
         };
-        let key = self.settings.idempotency_keys.then(|| {
-            idempotency_key(&[&self.settings.project, &row.iccid, &plan.id, &user.id])
-        });
+        let key = self
+            .settings
+            .idempotency_keys
+            .then(|| idempotency_key(&[&self.settings.project, &row.iccid, &plan.id, &user.id]));
         let new = NewSubscription {
             plan: &plan.id,
             sim: &sim.id,
@@ -739,10 +748,7 @@ pub fn idempotency_key(parts: &[&str]) -> String {
         hash.update([0u8]);
         hash.update(part.as_bytes());
     }
-    hash.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -762,14 +768,19 @@ mod tests {
 
     #[test]
     fn a_plan_misfits_by_status_then_type_then_provider() {
-        let archived = plan(r#"{"id":"a","status":"archived","simTypes":["pSIM"],"provider":"p4"}"#);
+        let archived =
+            plan(r#"{"id":"a","status":"archived","simTypes":["pSIM"],"provider":"p4"}"#);
         assert!(misfit(&archived, &sim("p4")).unwrap().contains("archived"));
         let esim = plan(r#"{"id":"e","status":"available","simTypes":["eSIM"],"provider":"p4"}"#);
         assert!(misfit(&esim, &sim("p4")).unwrap().contains("eSIM"));
         let p9 = plan(r#"{"id":"n","status":"available","simTypes":["pSIM"],"provider":"p9"}"#);
         assert!(misfit(&p9, &sim("p4")).unwrap().contains("provider p9"));
         assert_eq!(misfit(&p9, &sim("p9")), None);
-        assert_eq!(misfit(&p9, &sim("test")), None, "a test SIM fits any provider");
+        assert_eq!(
+            misfit(&p9, &sim("test")),
+            None,
+            "a test SIM fits any provider"
+        );
     }
 
     #[test]

@@ -89,7 +89,7 @@ impl fmt::Display for ApiError {
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
-    Api(ApiError),
+    Api(Box<ApiError>),
     /// No answer at all, after every retry.
     #[error("{method} {path}: no answer after {attempts} attempts: {message}")]
     Transport {
@@ -408,7 +408,7 @@ impl Client {
                 }
                 (Decision::Stop, Ok(answer)) => {
                     let body: ErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
-                    return Err(Error::Api(ApiError {
+                    return Err(Error::Api(Box::new(ApiError {
                         method: call.method.clone(),
                         path: log_path,
                         status: answer.status,
@@ -417,7 +417,7 @@ impl Client {
                         message: body.message.unwrap_or_else(|| snippet(&answer.body)),
                         attempts: retries + 1,
                         maybe_landed,
-                    }));
+                    })));
                 }
                 (Decision::Stop, Err(err)) => {
                     return Err(Error::Transport {
@@ -579,7 +579,7 @@ mod tests {
     #[test]
     fn auth_errors_are_recognised() {
         let err = |status| {
-            Error::Api(ApiError {
+            Error::Api(Box::new(ApiError {
                 method: Method::GET,
                 path: String::new(),
                 status,
@@ -588,7 +588,7 @@ mod tests {
                 message: String::new(),
                 attempts: 1,
                 maybe_landed: false,
-            })
+            }))
         };
         assert!(err(401).is_auth() && err(403).is_auth() && !err(404).is_auth());
         assert!(err(502).maybe_landed() && !err(422).maybe_landed());
