@@ -14,6 +14,7 @@
 //! [`emulator`] is a stateful emulator of the Gigs API used by the tests, the
 //! benchmarks and `--sandbox`. It shares no wire types with [`gigs`].
 
+pub mod duplicates;
 pub mod emulator;
 pub mod exit;
 pub mod gigs;

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use csv::StringRecord;
+use csv::{ByteRecord, StringRecord};
 
 /// The header names (compared after [`header_key`]) taken to mean "the ICCID",
 /// best first. Any other header that contains `iccid` comes next.
@@ -79,6 +79,10 @@ fn quote_list(items: &[String]) -> String {
     quoted.join(", ")
 }
 
+/// Bytes read at a time. The csv reader's buffer is as large as the one used
+/// for sniffing, so that reads bypass the latter instead of copying through it.
+const INPUT_BUFFER: usize = 256 * 1024;
+
 /// How to read a manifest. Everything is sniffed unless set here.
 #[derive(Clone, Debug, Default)]
 pub struct ManifestOptions {
@@ -125,7 +129,11 @@ impl Row {
     }
 
     fn is_blank(&self) -> bool {
-        self.record.iter().all(|cell| cell.trim().is_empty())
+        // Nearly every row starts with a visible character: decide on it alone.
+        match self.record.as_byte_record().as_slice().first() {
+            Some(b) if !b.is_ascii_whitespace() && b.is_ascii() => false,
+            _ => self.record.iter().all(|cell| cell.trim().is_empty()),
+        }
     }
 }
 
@@ -204,7 +212,7 @@ impl Manifest {
         options: &ManifestOptions,
     ) -> Result<Manifest, ManifestError> {
         let path = path.to_owned();
-        let mut input = BufReader::with_capacity(256 * 1024, input);
+        let mut input = BufReader::with_capacity(INPUT_BUFFER, input);
         let head = input.fill_buf().map_err(|source| ManifestError::Read {
             path: path.clone(),
             line: 1,
@@ -232,6 +240,7 @@ impl Manifest {
             done: false,
         };
         let reader = csv::ReaderBuilder::new()
+            .buffer_capacity(INPUT_BUFFER)
             .has_headers(false)
             .flexible(true)
             .delimiter(delimiter)
@@ -310,21 +319,49 @@ impl Manifest {
         if !more {
             return Ok(false);
         }
-        // Every record ends with '\n' (see `FinalNewline`), so it started on
-        // the line after this one's end, less the line ends inside its quoted
-        // cells.
-        let inner_newlines = bytes.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
-        row.line = self.reader.position().line() - 1 - inner_newlines;
-        match StringRecord::from_byte_record(bytes) {
-            Ok(record) => {
-                row.record = record;
+        let end_line = self.reader.position().line();
+        match decode(bytes, end_line) {
+            Ok(decoded) => {
+                *row = decoded;
                 Ok(true)
             }
-            Err(_) => Err(ManifestError::NotUtf8 {
-                path: self.path.clone(),
-                line: row.line,
-            }),
+            Err((_, line)) => Err(self.not_utf8(line)),
         }
+    }
+
+    fn not_utf8(&self, line: u64) -> ManifestError {
+        ManifestError::NotUtf8 {
+            path: self.path.clone(),
+            line,
+        }
+    }
+
+    /// Reads up to `max` records into `chunk` without decoding them: the
+    /// sequential part of reading, kept to what the csv parser must do. The
+    /// rest happens in [`RawChunk::decode`], in parallel.
+    pub fn read_raw_chunk(
+        &mut self,
+        chunk: &mut RawChunk,
+        max: usize,
+    ) -> Result<(), ManifestError> {
+        chunk.len = 0;
+        chunk.first = self.pending.take();
+        chunk.end_lines.clear();
+        while chunk.len < max {
+            if chunk.len == chunk.records.len() {
+                chunk.records.push(ByteRecord::new());
+            }
+            let record = &mut chunk.records[chunk.len];
+            match self.reader.read_byte_record(record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(err) => return Err(self.csv_error(err)),
+            }
+            chunk.end_lines.push(self.reader.position().line());
+            chunk.len += 1;
+        }
+        chunk.bytes_read = self.bytes_read();
+        Ok(())
     }
 
     fn csv_error(&self, err: csv::Error) -> ManifestError {
@@ -455,6 +492,86 @@ impl Manifest {
     /// How far into the file the reader is, in bytes.
     pub fn bytes_read(&self) -> u64 {
         self.reader.position().byte()
+    }
+}
+
+/// Records read but not yet decoded: see [`Manifest::read_raw_chunk`].
+#[derive(Debug, Default)]
+pub struct RawChunk {
+    records: Vec<ByteRecord>,
+    /// The reader's line after each record (see `decode`).
+    end_lines: Vec<u64>,
+    len: usize,
+    /// A headerless file's first row, decoded while sniffing.
+    first: Option<Row>,
+    bytes_read: u64,
+}
+
+impl RawChunk {
+    /// How many records were read (blank ones included).
+    pub fn len(&self) -> usize {
+        self.len + usize::from(self.first.is_some())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How far into the file the reader was after this chunk, in bytes.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Decodes the records into `rows` (in parallel), dropping blank ones.
+    /// On text that is not UTF-8, `rows` holds every row before it and the
+    /// error names its line.
+    pub fn decode(&mut self, path: &Path, rows: &mut Vec<Row>) -> Result<(), ManifestError> {
+        use rayon::prelude::*;
+        rows.clear();
+        rows.extend(self.first.take());
+        let decoded: Vec<Result<Row, (ByteRecord, u64)>> = self.records[..self.len]
+            .par_iter_mut()
+            .zip(&self.end_lines)
+            .with_min_len(512)
+            .map(|(record, &end_line)| decode(std::mem::take(record), end_line))
+            .collect();
+        for (i, row) in decoded.into_iter().enumerate() {
+            match row {
+                Ok(row) if row.is_blank() => self.records[i] = row.record.into_byte_record(),
+                Ok(row) => rows.push(row),
+                Err((record, line)) => {
+                    self.records[i] = record;
+                    return Err(ManifestError::NotUtf8 {
+                        path: path.to_owned(),
+                        line,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes back the records of decoded rows, so their memory is reused.
+    pub fn recycle(&mut self, rows: &mut Vec<Row>) {
+        let mut spare = rows.drain(..).map(|row| row.record.into_byte_record());
+        for slot in self.records.iter_mut().filter(|r| r.as_slice().is_empty()) {
+            match spare.next() {
+                Some(record) => *slot = record,
+                None => break,
+            }
+        }
+    }
+}
+
+/// Turns a record into a row: its line, and its cells checked as UTF-8.
+fn decode(bytes: ByteRecord, end_line: u64) -> Result<Row, (ByteRecord, u64)> {
+    // Every record ends with '\n' (see `FinalNewline`), so it started on the
+    // line after this one's end, less the line ends inside its quoted cells.
+    let inner_newlines = bytes.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
+    let line = end_line - 1 - inner_newlines;
+    match StringRecord::from_byte_record(bytes) {
+        Ok(record) => Ok(Row { line, record }),
+        Err(err) => Err((err.into_byte_record(), line)),
     }
 }
 

@@ -22,12 +22,20 @@ pub struct Summary {
 impl Summary {
     /// Counts one row.
     pub fn record(&mut self, outcome: Outcome, reason: &str) {
-        *self.outcomes.entry(outcome).or_default() += 1;
+        self.add(outcome, reason, 1);
+    }
+
+    /// Counts `n` rows with the same outcome and reason.
+    pub fn add(&mut self, outcome: Outcome, reason: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        *self.outcomes.entry(outcome).or_default() += n;
         if !reason.is_empty() {
             match self.reasons.get_mut(reason) {
-                Some(n) => *n += 1,
+                Some(count) => *count += n,
                 None => {
-                    self.reasons.insert(reason.to_owned(), 1);
+                    self.reasons.insert(reason.to_owned(), n);
                 }
             }
         }

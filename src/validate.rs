@@ -5,7 +5,6 @@
 //! [`Validator`] is the stage itself and is shared with `simboard run`;
 //! [`validate`] is the `simboard validate` command built on it.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,9 +12,10 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::duplicates::Seen;
 use crate::exit::{Fatal, Partial};
 use crate::iccid::{self, CheckDigit, Iccid, Invalid, Note};
-use crate::manifest::{Manifest, ManifestError, ManifestOptions, Row};
+use crate::manifest::{Manifest, ManifestError, ManifestOptions, RawChunk, Row};
 use crate::progress;
 use crate::results::{self, Outcome, Output, ResultWriter};
 use crate::summary::Summary;
@@ -60,12 +60,27 @@ impl fmt::Display for Problem {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checked {
     pub line: u64,
-    /// The normalised ICCID where there is one, else the raw cell.
-    pub iccid: String,
     pub verdict: Result<Option<Note>, Problem>,
+    shown: Shown,
+}
+
+/// What the result's `iccid` column shows: the ICCID itself (inline, no
+/// allocation) or, for a cell that is not one, the normalised or raw text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Shown {
+    Iccid(Iccid),
+    Text(String),
 }
 
 impl Checked {
+    /// The normalised ICCID where there is one, else the raw cell.
+    pub fn iccid(&self) -> &str {
+        match &self.shown {
+            Shown::Iccid(iccid) => iccid.as_str(),
+            Shown::Text(text) => text,
+        }
+    }
+
     pub fn outcome(&self) -> Outcome {
         if self.verdict.is_ok() {
             Outcome::Valid
@@ -90,7 +105,14 @@ impl Checked {
 
     /// The ICCID when the row is valid.
     pub fn valid_iccid(&self) -> Option<&str> {
-        self.verdict.is_ok().then_some(self.iccid.as_str())
+        self.verdict.is_ok().then(|| self.iccid())
+    }
+
+    fn parsed(&self) -> Option<&Iccid> {
+        match &self.shown {
+            Shown::Iccid(iccid) if self.verdict.is_ok() => Some(iccid),
+            _ => None,
+        }
     }
 }
 
@@ -99,71 +121,57 @@ impl Checked {
 #[derive(Debug, Default)]
 pub struct Validator {
     policy: CheckDigit,
-    seen: HashMap<u64, u64>,
+    seen: Seen,
 }
 
 impl Validator {
     pub fn new(policy: CheckDigit) -> Self {
         Validator {
             policy,
-            seen: HashMap::new(),
+            seen: Seen::new(),
         }
+    }
+
+    /// Makes room for about `rows` more distinct ICCIDs at once, rather than
+    /// growing the set step by step.
+    pub fn reserve(&mut self, rows: usize) {
+        self.seen.reserve(rows);
     }
 
     /// Checks `rows` in parallel, then marks duplicates in order. Rows must be
     /// given in manifest order across calls.
     pub fn check_chunk(&mut self, rows: &[Row], iccid_column: usize) -> Vec<Checked> {
         let policy = self.policy;
-        let mut checked: Vec<(Checked, Option<Iccid>)> = rows
+        let mut checked: Vec<Checked> = rows
             .par_iter()
             .with_min_len(256)
             .map(|row| check_row(row, iccid_column, policy))
             .collect();
-        checked
-            .iter_mut()
-            .map(|(row, iccid)| {
-                if let Some(iccid) = iccid.take() {
-                    self.mark_duplicate(row, &iccid);
-                }
-                std::mem::replace(
-                    row,
-                    Checked {
-                        line: 0,
-                        iccid: String::new(),
-                        verdict: Ok(None),
-                    },
-                )
-            })
-            .collect()
-    }
-
-    fn mark_duplicate(&mut self, row: &mut Checked, iccid: &Iccid) {
-        let first_line = *self.seen.entry(iccid.key()).or_insert(row.line);
-        if first_line != row.line {
-            row.verdict = Err(Problem::Duplicate { first_line });
+        let keys: Vec<(usize, u64, u64)> = checked
+            .iter()
+            .enumerate()
+            .filter_map(|(i, row)| Some((i, row.parsed()?.key(), row.line)))
+            .collect();
+        for (i, first_line) in self.seen.insert_all(&keys) {
+            checked[i].verdict = Err(Problem::Duplicate { first_line });
         }
+        checked
     }
 }
 
-fn check_row(row: &Row, iccid_column: usize, policy: CheckDigit) -> (Checked, Option<Iccid>) {
+fn check_row(row: &Row, iccid_column: usize, policy: CheckDigit) -> Checked {
     let raw = row.get(iccid_column);
     match iccid::check(raw, policy) {
-        Ok(ok) => {
-            let checked = Checked {
-                line: row.line,
-                iccid: ok.iccid.as_str().to_owned(),
-                verdict: Ok(ok.note),
-            };
-            (checked, Some(ok.iccid))
-        }
-        Err(rejected) => {
-            let checked = Checked {
-                line: row.line,
-                iccid: rejected.normalised.unwrap_or_else(|| raw.to_owned()),
-                verdict: Err(Problem::Iccid(rejected.reason)),
-            };
-            (checked, None)
-        }
+        Ok(ok) => Checked {
+            line: row.line,
+            verdict: Ok(ok.note),
+            shown: Shown::Iccid(ok.iccid),
+        },
+        Err(rejected) => Checked {
+            line: row.line,
+            verdict: Err(Problem::Iccid(rejected.reason)),
+            shown: Shown::Text(rejected.normalised.unwrap_or_else(|| raw.to_owned())),
+        },
     }
 }
 
@@ -182,9 +190,9 @@ pub fn valid_iccids(
     loop {
         let n = manifest.read_chunk(&mut rows, CHUNK_ROWS)?;
         for checked in validator.check_chunk(&rows[..n], column) {
-            match checked.verdict {
-                Ok(_) => valid.push(checked.iccid),
-                Err(_) => skipped += 1,
+            match checked.valid_iccid() {
+                Some(iccid) => valid.push(iccid.to_owned()),
+                None => skipped += 1,
             }
         }
         if n < CHUNK_ROWS {
@@ -208,6 +216,9 @@ const PROGRESS_MIN_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Validates a manifest and writes the result CSV. Returns the summary; the
 /// caller prints it and turns it into an exit code.
+///
+/// One thread reads the file while the rest check and encode the previous
+/// chunk, so the two cores of a small machine are both busy.
 pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
     let started = Instant::now();
     let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
@@ -226,15 +237,15 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
     let mut writer = ResultWriter::new(out, &extra_headers)
         .map_err(|err| Fatal::before_results(write_error(&config.output, err)))?;
 
-    let bar = if manifest.size() >= PROGRESS_MIN_BYTES {
-        progress::bytes(manifest.size(), config.quiet)
+    let size = manifest.size();
+    let bar = if size >= PROGRESS_MIN_BYTES {
+        progress::bytes(size, config.quiet)
     } else {
         indicatif::ProgressBar::hidden()
     };
+    let column = manifest.iccid_column();
     let mut validator = Validator::new(config.check_digit);
     let mut summary = Summary::default();
-    let mut rows = Vec::new();
-    let column = manifest.iccid_column();
     let mut written = 0u64;
     let partial = |written| match &config.output {
         Output::Stdout => Partial::Stdout { rows: written },
@@ -243,55 +254,103 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
             rows: written,
         },
     };
-    loop {
-        let n = match manifest.read_chunk(&mut rows, CHUNK_ROWS) {
-            Ok(n) => n,
-            Err(err) => {
-                let _ = writer.flush();
+
+    let scoped = std::thread::scope(|scope| {
+        // Chunks travel reader → here in `full`, and back empty in `empty`, so
+        // their records' allocations are reused for the whole file.
+        let (full_tx, full) = std::sync::mpsc::sync_channel::<Result<RawChunk, ManifestError>>(2);
+        let (empty, empty_rx) = std::sync::mpsc::channel::<RawChunk>();
+        let reader = &mut manifest;
+        scope.spawn(move || loop {
+            let mut chunk = empty_rx.try_recv().unwrap_or_default();
+            let read = reader
+                .read_raw_chunk(&mut chunk, CHUNK_ROWS)
+                .map(|()| chunk);
+            let last = !matches!(&read, Ok(chunk) if chunk.len() >= CHUNK_ROWS);
+            if full_tx.send(read).is_err() || last {
+                return;
+            }
+        });
+
+        let mut rows = Vec::new();
+        for read in full {
+            let decoded = read.map(|mut chunk| {
+                let decoded = chunk.decode(&config.manifest, &mut rows);
+                (chunk, decoded)
+            });
+            let (mut chunk, decoded) = match decoded {
+                Ok(pair) => pair,
+                Err(err) => return Err(Fatal::new(err.to_string(), partial(written))),
+            };
+            if written == 0 && chunk.bytes_read() > 0 {
+                // Size the duplicate set once, from the first chunk's row length.
+                let estimate = size as f64 * chunk.len() as f64 / chunk.bytes_read() as f64;
+                validator.reserve(estimate.min(1e8) as usize);
+            }
+            let checked = validator.check_chunk(&rows, column);
+            let encoded = encode_chunk(&rows, &checked, &extra_columns);
+            count(&mut summary, &checked);
+            for piece in &encoded {
+                writer.write_raw(piece).map_err(|err| {
+                    Fatal::new(write_error(&config.output, err), partial(written))
+                })?;
+            }
+            written += rows.len() as u64;
+            if let Err(err) = decoded {
                 return Err(Fatal::new(err.to_string(), partial(written)));
             }
-        };
-        let checked = validator.check_chunk(&rows[..n], column);
-        let encoded = encode_chunk(&rows[..n], &checked, &extra_columns);
-        for c in &checked {
-            summary.record(c.outcome(), c.reason());
+            bar.set_position(chunk.bytes_read());
+            chunk.recycle(&mut rows);
+            let _ = empty.send(chunk);
         }
-        writer
-            .write_raw(&encoded)
-            .map_err(|err| Fatal::new(write_error(&config.output, err), partial(written)))?;
-        written += n as u64;
-        bar.set_position(manifest.bytes_read());
-        if n < CHUNK_ROWS {
-            break;
-        }
-    }
-    writer
-        .into_inner()
-        .and_then(|mut out| out.flush())
-        .map_err(|err| Fatal::new(write_error(&config.output, err), partial(written)))?;
+        Ok(())
+    });
+    // Whatever happened, what was written reaches the file before we report.
+    let finished = writer.into_inner().and_then(|mut out| out.flush());
+    scoped?;
+    finished.map_err(|err| Fatal::new(write_error(&config.output, err), partial(written)))?;
     bar.finish_and_clear();
     summary.elapsed = started.elapsed();
     summary.notes.push(format!("results: {}", config.output));
     Ok(summary)
 }
 
+/// Adds a chunk's verdicts to the summary, counting locally first: the summary
+/// keys reasons by string, and a million lookups there would show.
+fn count(summary: &mut Summary, checked: &[Checked]) {
+    let mut valid = 0;
+    let mut reasons: Vec<(&'static str, u64)> = Vec::new();
+    for c in checked {
+        match c.verdict {
+            Ok(_) => valid += 1,
+            Err(ref problem) => match reasons.iter_mut().find(|(r, _)| *r == problem.code()) {
+                Some((_, n)) => *n += 1,
+                None => reasons.push((problem.code(), 1)),
+            },
+        }
+    }
+    summary.add(Outcome::Valid, "", valid);
+    for (reason, n) in reasons {
+        summary.add(Outcome::Invalid, reason, n);
+    }
+}
+
 fn write_error(output: &Output, err: std::io::Error) -> String {
     format!("cannot write the results to {output}: {err}")
 }
 
-/// Encodes result rows as CSV bytes, in parallel pieces joined in order.
-fn encode_chunk(rows: &[Row], checked: &[Checked], extra_columns: &[usize]) -> Vec<u8> {
+/// Encodes result rows as CSV bytes, in parallel pieces kept in order.
+fn encode_chunk(rows: &[Row], checked: &[Checked], extra_columns: &[usize]) -> Vec<Vec<u8>> {
     const PIECE: usize = 1024;
-    let pieces: Vec<Vec<u8>> = rows
-        .par_chunks(PIECE)
+    rows.par_chunks(PIECE)
         .zip(checked.par_chunks(PIECE))
         .map(|(rows, checked)| {
-            let mut piece = Vec::with_capacity(rows.len() * 96);
+            let mut piece = Vec::with_capacity(rows.len() * 160);
             for (row, c) in rows.iter().zip(checked) {
                 let message = c.message();
                 let extra = extra_columns.iter().map(|&i| row.get(i));
                 let fixed = [
-                    &c.iccid,
+                    c.iccid(),
                     c.outcome().as_str(),
                     c.reason(),
                     &message,
@@ -304,8 +363,7 @@ fn encode_chunk(rows: &[Row], checked: &[Checked], extra_columns: &[usize]) -> V
             }
             piece
         })
-        .collect();
-    pieces.concat()
+        .collect()
 }
 
 #[cfg(test)]
@@ -349,6 +407,6 @@ mod tests {
         let checked = Validator::new(CheckDigit::Enforce).check_chunk(&rows(&refs), 0);
         let lines: Vec<u64> = checked.iter().map(|c| c.line).collect();
         assert_eq!(lines, (2..5002).collect::<Vec<u64>>());
-        assert_eq!(checked[4999].iccid, "x4999");
+        assert_eq!(checked[4999].iccid(), "x4999");
     }
 }

@@ -1,0 +1,165 @@
+//! Finding repeated ICCIDs: the one part of validation that must remember
+//! the whole file.
+//!
+//! A million-row manifest means a million random probes into a table tens of
+//! megabytes large, so this is memory-bound, not compute-bound. Two choices
+//! follow: a flat open-addressing table of 16-byte entries (one cache line
+//! touched per probe, where a general-purpose map touches two), and shards
+//! keyed by hash, each probed by its own thread, so the cache misses of
+//! different cores overlap. An ICCID always lands in the same shard, so each
+//! shard sees its keys in manifest order and "first line" stays exact.
+
+use rayon::prelude::*;
+
+/// Marks a slot as taken; keys (see [`crate::iccid::Iccid::key`]) never use bit 62.
+const TAKEN: u64 = 1 << 62;
+
+/// The ICCIDs seen so far, with the line each was first seen on.
+#[derive(Debug)]
+pub struct Seen {
+    shards: Vec<Table>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen::new()
+    }
+}
+
+impl Seen {
+    pub fn new() -> Self {
+        let shards = rayon::current_num_threads().clamp(1, 64);
+        Seen {
+            shards: (0..shards).map(|_| Table::default()).collect(),
+        }
+    }
+
+    /// Makes room for about `keys` more keys in all.
+    pub fn reserve(&mut self, keys: usize) {
+        let per_shard = keys / self.shards.len() + 1;
+        for shard in &mut self.shards {
+            shard.reserve(per_shard);
+        }
+    }
+
+    /// Records `(index, key, line)` triples given in manifest order, and
+    /// returns `(index, first line)` for every key seen on an earlier line.
+    pub fn insert_all(&mut self, keys: &[(usize, u64, u64)]) -> Vec<(usize, u64)> {
+        let count = self.shards.len() as u64;
+        let mut repeats: Vec<(usize, u64)> = self
+            .shards
+            .par_iter_mut()
+            .enumerate()
+            .flat_map_iter(|(s, table)| {
+                let mut repeats = Vec::new();
+                for &(index, key, line) in keys {
+                    let hash = hash(key);
+                    if (hash >> 40) % count == s as u64 {
+                        let first = table.insert(key, hash, line);
+                        if first != line {
+                            repeats.push((index, first));
+                        }
+                    }
+                }
+                repeats
+            })
+            .collect();
+        repeats.sort_unstable();
+        repeats
+    }
+
+    /// How many distinct keys are held.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|t| t.len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// ICCID digits are already spread; one multiply mixes them into every bit.
+fn hash(key: u64) -> u64 {
+    let h = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^ (h >> 29)
+}
+
+/// Open addressing with linear probing; at most half full.
+#[derive(Debug, Default)]
+struct Table {
+    /// `[key | TAKEN, line]` pairs; `[0, _]` is an empty slot.
+    slots: Vec<[u64; 2]>,
+    len: usize,
+}
+
+impl Table {
+    fn reserve(&mut self, more: usize) {
+        let wanted = ((self.len + more) * 2).next_power_of_two().max(16);
+        if wanted > self.slots.len() {
+            self.resize(wanted);
+        }
+    }
+
+    fn resize(&mut self, capacity: usize) {
+        let old = std::mem::replace(&mut self.slots, vec![[0, 0]; capacity]);
+        self.len = 0;
+        for [key, line] in old {
+            if key != 0 {
+                let key = key & !TAKEN;
+                self.insert(key, hash(key), line);
+            }
+        }
+    }
+
+    /// Inserts `key` first seen on `line`, or returns the line it was first seen on.
+    fn insert(&mut self, key: u64, hash: u64, line: u64) -> u64 {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.resize((self.slots.len() * 2).max(16));
+        }
+        let mask = self.slots.len() - 1;
+        let wanted = key | TAKEN;
+        let mut i = hash as usize & mask;
+        loop {
+            match self.slots[i] {
+                [0, _] => {
+                    self.slots[i] = [wanted, line];
+                    self.len += 1;
+                    return line;
+                }
+                [k, first] if k == wanted => return first,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    proptest! {
+        /// The sharded table answers exactly what a plain map would.
+        #[test]
+        fn agrees_with_a_plain_map(keys in proptest::collection::vec(0u64..200, 0..500), split in 1usize..50) {
+            let mut seen = Seen::new();
+            let mut model: HashMap<u64, u64> = HashMap::new();
+            let triples: Vec<(usize, u64, u64)> =
+                keys.iter().enumerate().map(|(i, &k)| (i, k, i as u64 + 2)).collect();
+            let mut got = Vec::new();
+            for chunk in triples.chunks(split) {
+                got.extend(seen.insert_all(chunk));
+            }
+            let mut want = Vec::new();
+            for &(i, k, line) in &triples {
+                let first = *model.entry(k).or_insert(line);
+                if first != line {
+                    want.push((i, first));
+                }
+            }
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(seen.len(), model.len());
+        }
+    }
+}
