@@ -453,11 +453,11 @@ fn feed(
             let this = seq;
             seq += 1;
             if let Some(previous) = kept.get(&row.line) {
-                if previous.iccid != checked.iccid {
+                if previous.iccid != checked.iccid() {
                     return Err(format!(
                         "the previous results do not match this manifest: line {} has ICCID {} \
                          there and {} here; resume with the same manifest, or choose another -o",
-                        row.line, previous.iccid, checked.iccid
+                        row.line, previous.iccid, checked.iccid()
                     ));
                 }
                 let finished = Finished {
@@ -478,7 +478,7 @@ fn feed(
                     reason: checked.reason().to_owned(),
                     message: checked.message(),
                     extra,
-                    ..ResultRow::new(checked.line, checked.iccid.clone(), Outcome::Invalid)
+                    ..ResultRow::new(checked.line, checked.iccid().to_owned(), Outcome::Invalid)
                 };
                 if done
                     .send(Finished {
