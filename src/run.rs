@@ -123,6 +123,9 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
         }
     }
 
+    // Reading the manifest once first finds an unreadable file before any
+    // request, and gives the progress bar its length.
+    let total = count_rows(config)?;
     // The sandbox must outlive every request of the run.
     let (_sandbox, api) = connect(config)?;
     let bar = progress::rows(0, config.quiet);
@@ -148,8 +151,6 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
     })
     .map_err(Fatal::before_results)?;
     let catalogue = preflight(&client, &api, config.plan.as_deref())?;
-
-    let total = count_rows(config)?;
     let kept = if config.resume {
         load_previous(&output, journal_path.as_deref())?
     } else {
