@@ -49,7 +49,12 @@ fn main() {
     std::fs::write(&manifest, text).unwrap();
 
     let default = measure("default (8 workers)", &iccids, &manifest, &[]);
-    let single = measure("--concurrency 1", &iccids, &manifest, &["--concurrency", "1"]);
+    let single = measure(
+        "--concurrency 1",
+        &iccids,
+        &manifest,
+        &["--concurrency", "1"],
+    );
 
     println!();
     println!(

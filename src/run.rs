@@ -278,9 +278,13 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
         return Err(Fatal::new(message, partial(written)));
     }
     if written < total {
+        let how = match &output {
+            Output::File(_) => "to finish, run the same command again with --resume",
+            Output::Stdout => "to be able to resume, run with -o FILE instead of -o -",
+        };
         return Err(Fatal::new(
             format!(
-                "interrupted: {} of {} rows finished; to finish, run the same command again with --resume",
+                "interrupted: {} of {} rows finished; {how}",
                 thousands(written),
                 thousands(total)
             ),
@@ -458,7 +462,9 @@ fn feed(
                     return Err(format!(
                         "the previous results do not match this manifest: line {} has ICCID {} \
                          there and {} here; resume with the same manifest, or choose another -o",
-                        row.line, previous.iccid, checked.iccid()
+                        row.line,
+                        previous.iccid,
+                        checked.iccid()
                     ));
                 }
                 let finished = Finished {

@@ -37,7 +37,10 @@ fn assert_each_sim_onboarded_once(world: &World, sims: &[String], out: &std::pro
     }
     let per_sim = world.subscriptions_per_sim();
     assert_eq!(per_sim.len(), sims.len(), "{per_sim:?}");
-    assert!(per_sim.values().all(|&n| n == 1), "a SIM got two subscriptions: {per_sim:?}");
+    assert!(
+        per_sim.values().all(|&n| n == 1),
+        "a SIM got two subscriptions: {per_sim:?}"
+    );
 }
 
 #[test]
@@ -49,10 +52,21 @@ fn under_rate_limits_5xx_and_dropped_creates_every_sim_is_onboarded_once() {
         c.drop_rate = 0.25;
         c.seed = 7;
     });
-    let rows: Vec<String> = sims.iter().map(|s| format!("{s},fleet@x.example")).collect();
+    let rows: Vec<String> = sims
+        .iter()
+        .map(|s| format!("{s},fleet@x.example"))
+        .collect();
     world.write("m.csv", &manifest("iccid,email", &rows));
 
-    let out = world.run(&["m.csv", "-o", "r.csv", "--concurrency", "8", "--max-retries", "12"]);
+    let out = world.run(&[
+        "m.csv",
+        "-o",
+        "r.csv",
+        "--concurrency",
+        "8",
+        "--max-retries",
+        "12",
+    ]);
 
     assert_each_sim_onboarded_once(&world, &sims, &out);
     let counters = &world.state()["counters"];
@@ -69,13 +83,24 @@ fn rate_limits_are_learnt_not_bounced_off() {
     let user = world.create_user("u@x.example");
     world.write("m.csv", &manifest("iccid", &sims));
 
-    let out = world.run(&["m.csv", "-o", "r.csv", "--user", &user, "--concurrency", "8"]);
+    let out = world.run(&[
+        "m.csv",
+        "-o",
+        "r.csv",
+        "--user",
+        &user,
+        "--concurrency",
+        "8",
+    ]);
 
     assert_each_sim_onboarded_once(&world, &sims, &out);
     let state = world.state();
     let refused = state["counters"]["rateLimited"].as_u64().unwrap();
     let total = state["counters"]["requestsTotal"].as_u64().unwrap();
-    assert!(refused * 10 <= total, "{refused} of {total} requests were refused");
+    assert!(
+        refused * 10 <= total,
+        "{refused} of {total} requests were refused"
+    );
 }
 
 #[test]
@@ -88,7 +113,14 @@ fn dropped_creates_with_idempotency_keys_are_settled_too() {
     let user = world.create_user("u@x.example");
     world.write("m.csv", &manifest("iccid", &sims));
 
-    let out = world.run(&["m.csv", "-o", "r.csv", "--user", &user, "--idempotency-keys"]);
+    let out = world.run(&[
+        "m.csv",
+        "-o",
+        "r.csv",
+        "--user",
+        &user,
+        "--idempotency-keys",
+    ]);
 
     assert_each_sim_onboarded_once(&world, &sims, &out);
     assert!(world.counter("dropped") > 0);

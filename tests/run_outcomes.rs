@@ -32,7 +32,11 @@ fn a_clean_manifest_is_onboarded_with_automatic_plan_pairing() {
     for (l, iccid) in lines.iter().zip(&sims) {
         assert_eq!(l.outcome, "onboarded", "line {}: {}", l.line, l.message);
         assert_eq!(&l.iccid, iccid);
-        assert_eq!(l.plan_id, plan, "line {} is paired with the one plain p4 plan", l.line);
+        assert_eq!(
+            l.plan_id, plan,
+            "line {} is paired with the one plain p4 plan",
+            l.line
+        );
         assert!(l.sim_id.starts_with("sim_") && l.user_id.starts_with("usr_"));
         assert!(l.subscription_id.starts_with("sub_"));
         assert!(
@@ -41,11 +45,19 @@ fn a_clean_manifest_is_onboarded_with_automatic_plan_pairing() {
             l.line,
             l.message
         );
-        assert_eq!(l.extra[2], format!("TRK-{}", l.line - 2), "manifest columns carried");
+        assert_eq!(
+            l.extra[2],
+            format!("TRK-{}", l.line - 2),
+            "manifest columns carried"
+        );
     }
     assert_eq!(world.counter("usersCreated"), 2, "one user per email");
     assert_eq!(world.counter("subscriptionsCreated"), 6);
-    assert!(stderr(&out).contains("per onboarded SIM"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("per onboarded SIM"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -57,16 +69,24 @@ fn sim_problems_each_have_their_reason_and_cost_no_create() {
     let text = manifest(
         "iccid",
         &[
-            stocked[0].clone(),         // line 2: fine
-            unknown[0].clone(),         // line 3: not in the project
+            stocked[0].clone(),            // line 2: fine
+            unknown[0].clone(),            // line 3: not in the project
             "89424242420000037469".into(), // line 4: the test eSIM
             "89883070000007537118".into(), // line 5: bad check digit
-            stocked[0].clone(),         // line 6: duplicate of line 2
+            stocked[0].clone(),            // line 6: duplicate of line 2
         ],
     );
     world.write("m.csv", &text);
 
-    let out = world.run(&["m.csv", "-o", "r.csv", "--plan", &plan, "--user", &world.create_user("a@x.example")]);
+    let out = world.run(&[
+        "m.csv",
+        "-o",
+        "r.csv",
+        "--plan",
+        &plan,
+        "--user",
+        &world.create_user("a@x.example"),
+    ]);
 
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let lines = results(&world.path("r.csv"));
@@ -77,11 +97,17 @@ fn sim_problems_each_have_their_reason_and_cost_no_create() {
     let msg = failed(&lines, 4, "sim_not_psim");
     assert!(msg.contains("eSIM"), "{msg}");
     assert_eq!(
-        (line(&lines, 5).outcome.as_str(), line(&lines, 5).reason.as_str()),
+        (
+            line(&lines, 5).outcome.as_str(),
+            line(&lines, 5).reason.as_str()
+        ),
         ("invalid", "invalid_check_digit")
     );
     assert_eq!(
-        (line(&lines, 6).outcome.as_str(), line(&lines, 6).reason.as_str()),
+        (
+            line(&lines, 6).outcome.as_str(),
+            line(&lines, 6).reason.as_str()
+        ),
         ("invalid", "duplicate")
     );
     let state = world.state();
@@ -110,7 +136,10 @@ fn a_sim_already_subscribed_is_already_onboarded_or_in_use() {
     assert_eq!(first.outcome, "already_onboarded", "{}", first.message);
     assert_eq!(first.subscription_id, same);
     let msg = failed(&lines, 3, "sim_in_use");
-    assert!(msg.contains(&other), "the message names the subscription: {msg}");
+    assert!(
+        msg.contains(&other),
+        "the message names the subscription: {msg}"
+    );
     assert_eq!(line(&lines, 4).outcome, "onboarded");
     assert!(world.subscriptions_per_sim().values().all(|&n| n == 1));
 }
@@ -124,9 +153,13 @@ fn explicit_plans_that_do_not_fit_say_why() {
     let esim_only = p("eSIM-only p4 plan", &|pl| {
         pl["provider"] == "p4" && pl["status"] == "available" && !has(pl, "simTypes", "pSIM")
     });
-    let p9 = p("p9 pSIM plan", &|pl| pl["provider"] == "p9" && pl["status"] == "available");
+    let p9 = p("p9 pSIM plan", &|pl| {
+        pl["provider"] == "p9" && pl["status"] == "available"
+    });
     let address = p("p4 plan needing an address", &|pl| {
-        pl["provider"] == "p4" && pl["status"] == "available" && requirement(pl, "address") != "none"
+        pl["provider"] == "p4"
+            && pl["status"] == "available"
+            && requirement(pl, "address") != "none"
     });
     let user = world.create_user("u@x.example");
     let rows = [
@@ -141,7 +174,10 @@ fn explicit_plans_that_do_not_fit_say_why() {
     ];
     world.write(
         "m.csv",
-        &manifest("iccid,plan,address_line1,address_city,address_country", &rows),
+        &manifest(
+            "iccid,plan,address_line1,address_city,address_country",
+            &rows,
+        ),
     );
 
     let out = world.run(&["m.csv", "-o", "r.csv", "--user", &user]);
@@ -153,7 +189,11 @@ fn explicit_plans_that_do_not_fit_say_why() {
     assert!(failed(&lines, 4, "plan_incompatible").contains("provider p9"));
     assert!(failed(&lines, 5, "plan_requires_address").contains("address_line1"));
     let with_address = line(&lines, 6);
-    assert_eq!(with_address.outcome, "onboarded", "{}", with_address.message);
+    assert_eq!(
+        with_address.outcome, "onboarded",
+        "{}",
+        with_address.message
+    );
     assert_eq!(with_address.plan_id, address);
     assert!(failed(&lines, 7, "plan_not_found").contains("pln_nope"));
     let msg = failed(&lines, 8, "plan_ambiguous");
@@ -169,14 +209,21 @@ fn a_provider_without_plans_has_no_compatible_plan() {
         provider: "p7".into(),
         ..config(&sims)
     });
-    world.write("m.csv", &manifest("iccid,email", &[format!("{},a@x.example", sims[0])]));
+    world.write(
+        "m.csv",
+        &manifest("iccid,email", &[format!("{},a@x.example", sims[0])]),
+    );
 
     let out = world.run(&["m.csv", "-o", "r.csv"]);
 
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let lines = results(&world.path("r.csv"));
     assert!(failed(&lines, 2, "no_compatible_plan").contains("p7"));
-    assert_eq!(world.counter("usersCreated"), 0, "no user is made for a row that fails");
+    assert_eq!(
+        world.counter("usersCreated"),
+        0,
+        "no user is made for a row that fails"
+    );
 }
 
 #[test]
@@ -199,10 +246,18 @@ fn users_come_from_the_user_column_then_email_then_the_flag() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let lines = results(&world.path("r.csv"));
     assert_eq!(line(&lines, 2).user_id, by_id, "the user column wins");
-    assert_eq!(line(&lines, 3).user_id, existing, "emails compare case-insensitively");
+    assert_eq!(
+        line(&lines, 3).user_id,
+        existing,
+        "emails compare case-insensitively"
+    );
     assert_eq!(line(&lines, 4).user_id, fallback, "--user comes last");
     assert!(failed(&lines, 5, "user_not_found").contains("usr_nope"));
-    assert_eq!(world.counter("usersCreated"), 3, "only the test's own users");
+    assert_eq!(
+        world.counter("usersCreated"),
+        3,
+        "only the test's own users"
+    );
 
     // Without --user, a row with neither column has no user.
     world.write("n.csv", &manifest("iccid", &[sims[4].clone()]));
@@ -228,7 +283,12 @@ fn a_dry_run_creates_nothing_and_says_what_it_would_do() {
 
     let out = world.run(&["m.csv", "-o", "r.csv", "--dry-run"]);
 
-    assert_eq!(out.status.code(), Some(1), "line 5 has no user: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "line 5 has no user: {}",
+        stderr(&out)
+    );
     let lines = results(&world.path("r.csv"));
     let first = line(&lines, 2);
     assert_eq!(first.outcome, "would_onboard");
@@ -253,7 +313,12 @@ fn one_email_shared_by_concurrent_rows_makes_one_user() {
     let rows: Vec<String> = sims
         .iter()
         .enumerate()
-        .map(|(i, s)| format!("{s},{},Fleet Ops", ["fleet@x.example", "FLEET@x.example", " Fleet@X.Example "][i % 3]))
+        .map(|(i, s)| {
+            format!(
+                "{s},{},Fleet Ops",
+                ["fleet@x.example", "FLEET@x.example", " Fleet@X.Example "][i % 3]
+            )
+        })
         .collect();
     world.write("m.csv", &manifest("iccid,email,full_name", &rows));
 
@@ -262,12 +327,22 @@ fn one_email_shared_by_concurrent_rows_makes_one_user() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lines = results(&world.path("r.csv"));
     let user = &lines[0].user_id;
-    assert!(lines.iter().all(|l| l.outcome == "onboarded" && &l.user_id == user));
+    assert!(lines
+        .iter()
+        .all(|l| l.outcome == "onboarded" && &l.user_id == user));
     let state = world.state();
     assert_eq!(state["counters"]["usersCreated"], json!(1));
     let requests = &state["counters"]["requests"];
-    assert_eq!(requests["POST /projects/{project}/users/search"], json!(1), "{requests}");
-    assert_eq!(requests["POST /projects/{project}/users"], json!(1), "{requests}");
+    assert_eq!(
+        requests["POST /projects/{project}/users/search"],
+        json!(1),
+        "{requests}"
+    );
+    assert_eq!(
+        requests["POST /projects/{project}/users"],
+        json!(1),
+        "{requests}"
+    );
 }
 
 #[test]
@@ -281,8 +356,25 @@ fn exhausted_retries_give_api_error_with_the_status() {
             seed,
             ..config(&sims)
         });
-        world.write("m.csv", &manifest("iccid,email", &sims.iter().map(|s| format!("{s},a@x.example")).collect::<Vec<_>>()));
-        let out = world.run(&["m.csv", "-o", "r.csv", "--max-retries", "0", "--concurrency", "1"]);
+        world.write(
+            "m.csv",
+            &manifest(
+                "iccid,email",
+                &sims
+                    .iter()
+                    .map(|s| format!("{s},a@x.example"))
+                    .collect::<Vec<_>>(),
+            ),
+        );
+        let out = world.run(&[
+            "m.csv",
+            "-o",
+            "r.csv",
+            "--max-retries",
+            "0",
+            "--concurrency",
+            "1",
+        ]);
         if out.status.code() == Some(2) {
             continue; // the preflight drew a fault
         }
@@ -291,7 +383,11 @@ fn exhausted_retries_give_api_error_with_the_status() {
             continue;
         };
         assert_eq!(out.status.code(), Some(1));
-        assert!(l.message.contains("HTTP 50"), "status in the message: {}", l.message);
+        assert!(
+            l.message.contains("HTTP 50"),
+            "status in the message: {}",
+            l.message
+        );
         return;
     }
     panic!("no seed gave an api_error row");
@@ -310,7 +406,11 @@ fn a_bad_token_stops_after_one_request() {
         .unwrap();
 
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("refused the token"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refused the token"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(world.counter("requestsTotal"), 1);
     assert!(!world.path("r.csv").exists(), "no row was attempted");
 }
@@ -324,13 +424,20 @@ fn the_preflight_refuses_an_unusable_plan_before_any_row() {
     let esim_only = world.plan_where("eSIM-only plan", |p| {
         p["status"] == "available" && !has(p, "simTypes", "pSIM")
     });
-    for (plan, says) in [("pln_nope", "no such plan"), (archived.as_str(), "archived"), (esim_only.as_str(), "pSIM")] {
+    for (plan, says) in [
+        ("pln_nope", "no such plan"),
+        (archived.as_str(), "archived"),
+        (esim_only.as_str(), "pSIM"),
+    ] {
         let out = world.run(&["m.csv", "-o", "r.csv", "--plan", plan, "--user", "usr_x"]);
         assert_eq!(out.status.code(), Some(2), "{plan}");
         assert!(stderr(&out).contains(says), "{plan}: {}", stderr(&out));
     }
     let requests = &world.state()["counters"]["requests"];
-    assert!(requests["POST /projects/{project}/sims/search"].is_null(), "{requests}");
+    assert!(
+        requests["POST /projects/{project}/sims/search"].is_null(),
+        "{requests}"
+    );
 }
 
 #[test]
@@ -339,7 +446,11 @@ fn no_token_no_project_or_plain_http_elsewhere_are_fatal() {
     let world = World::with_stock(&sims);
     world.write("m.csv", &manifest("iccid", &sims));
 
-    let out = world.command(&["m.csv"]).env_remove("GIGS_TOKEN").output().unwrap();
+    let out = world
+        .command(&["m.csv"])
+        .env_remove("GIGS_TOKEN")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("GIGS_TOKEN"), "{}", stderr(&out));
 
@@ -348,9 +459,16 @@ fn no_token_no_project_or_plain_http_elsewhere_are_fatal() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--allow-insecure-http"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--allow-insecure-http"),
+        "{}",
+        stderr(&out)
+    );
 
-    let out = world.command(&["m.csv", "--project", "nope"]).output().unwrap();
+    let out = world
+        .command(&["m.csv", "--project", "nope"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
     assert_eq!(world.counter("subscriptionsCreated"), 0);
@@ -360,13 +478,25 @@ fn no_token_no_project_or_plain_http_elsewhere_are_fatal() {
 fn verbose_logs_requests_but_never_the_token() {
     let sims = iccids(14, 2);
     let world = World::with_stock(&sims);
-    world.write("m.csv", &manifest("iccid,email", &sims.iter().map(|s| format!("{s},v@x.example")).collect::<Vec<_>>()));
+    world.write(
+        "m.csv",
+        &manifest(
+            "iccid,email",
+            &sims
+                .iter()
+                .map(|s| format!("{s},v@x.example"))
+                .collect::<Vec<_>>(),
+        ),
+    );
 
     let out = world.run(&["m.csv", "-o", "r.csv", "-v", "--idempotency-keys"]);
 
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let log = stderr(&out);
-    assert!(log.contains("POST /projects/") && log.contains("/subscriptions 2"), "{log}");
+    assert!(
+        log.contains("POST /projects/") && log.contains("/subscriptions 2"),
+        "{log}"
+    );
     assert!(log.contains(" ms"), "latency is logged: {log}");
     assert!(!log.contains(&world.token), "the token leaked: {log}");
     assert!(!log.to_lowercase().contains("idempotency"), "{log}");

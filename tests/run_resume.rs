@@ -21,7 +21,10 @@ fn wait_for_journal(world: &World, rows: usize) {
         if lines >= rows {
             return;
         }
-        assert!(Instant::now() < deadline, "the journal never reached {rows} rows");
+        assert!(
+            Instant::now() < deadline,
+            "the journal never reached {rows} rows"
+        );
         std::thread::yield_now();
     }
 }
@@ -37,14 +40,20 @@ fn slow_world(sims: &[String]) -> World {
 fn a_run_killed_mid_way_and_resumed_onboards_each_sim_once() {
     let sims = iccids(30, 60);
     let world = slow_world(&sims);
-    let rows: Vec<String> = sims.iter().map(|s| format!("{s},k@x.example,Kay")).collect();
+    let rows: Vec<String> = sims
+        .iter()
+        .map(|s| format!("{s},k@x.example,Kay"))
+        .collect();
     world.write("m.csv", &manifest("iccid,email,full_name", &rows));
 
     let mut child = world.spawn(&["m.csv", "-o", "r.csv", "--concurrency", "3"]);
     wait_for_journal(&world, 10);
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
-    assert!(!world.path("r.csv").exists(), "the run was killed before the end");
+    assert!(
+        !world.path("r.csv").exists(),
+        "the run was killed before the end"
+    );
     let done_before = world.counter("subscriptionsCreated");
     assert!(done_before < 60, "the kill came too late to test anything");
 
@@ -58,8 +67,13 @@ fn a_run_killed_mid_way_and_resumed_onboards_each_sim_once() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lines = results(&world.path("r.csv"));
     assert_eq!(lines.len(), 60, "each line once");
-    assert!(lines.iter().all(|l| l.outcome == "onboarded" || l.outcome == "already_onboarded"));
-    assert!(!world.path("r.csv.journal").exists(), "the journal is gone at the end");
+    assert!(lines
+        .iter()
+        .all(|l| l.outcome == "onboarded" || l.outcome == "already_onboarded"));
+    assert!(
+        !world.path("r.csv.journal").exists(),
+        "the journal is gone at the end"
+    );
     let per_sim = world.subscriptions_per_sim();
     assert_eq!(per_sim.len(), 60);
     assert!(per_sim.values().all(|&n| n == 1), "{per_sim:?}");
@@ -93,7 +107,10 @@ fn resume_keeps_final_rows_and_runs_the_rest() {
     assert_eq!(again[4].reason, "invalid_check_digit");
     assert_eq!(world.counter("requestsTotal"), searches + 1);
     for (a, b) in first.iter().zip(&again) {
-        assert_eq!((&a.subscription_id, &a.outcome), (&b.subscription_id, &b.outcome));
+        assert_eq!(
+            (&a.subscription_id, &a.outcome),
+            (&b.subscription_id, &b.outcome)
+        );
     }
 }
 
@@ -121,7 +138,15 @@ fn ctrl_c_finishes_rows_in_flight_and_says_how_to_resume() {
     let user = world.create_user("u@x.example");
     world.write("m.csv", &manifest("iccid", &sims));
 
-    let child = world.spawn(&["m.csv", "-o", "r.csv", "--user", &user, "--concurrency", "2"]);
+    let child = world.spawn(&[
+        "m.csv",
+        "-o",
+        "r.csv",
+        "--user",
+        &user,
+        "--concurrency",
+        "2",
+    ]);
     wait_for_journal(&world, 5);
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -133,9 +158,17 @@ fn ctrl_c_finishes_rows_in_flight_and_says_how_to_resume() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--resume"), "{}", stderr(&out));
     let partial = results(&world.path("r.csv"));
-    assert!(!partial.is_empty() && partial.len() < 60, "{}", partial.len());
+    assert!(
+        !partial.is_empty() && partial.len() < 60,
+        "{}",
+        partial.len()
+    );
     assert!(partial.iter().all(|l| l.outcome == "onboarded"));
-    assert_eq!(world.counter("subscriptionsCreated"), partial.len() as u64, "no row was lost in flight");
+    assert_eq!(
+        world.counter("subscriptionsCreated"),
+        partial.len() as u64,
+        "no row was lost in flight"
+    );
 
     let out = world.run(&["m.csv", "-o", "r.csv", "--user", &user, "--resume"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

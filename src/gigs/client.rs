@@ -382,10 +382,16 @@ impl Client {
                     inner.pacer.answered();
                 }
             }
-            let decision = retry::decide(attempt, retries, &inner.policy, fastrand::f64());
-            if let (Decision::RetryAfter(wait), Attempt::Answered { status: 429, .. }) =
-                (decision, attempt)
+            let jitter = fastrand::f64();
+            let decision = retry::decide(attempt, retries, &inner.policy, jitter);
+            if let Attempt::Answered {
+                status: 429,
+                retry_after,
+            } = attempt
             {
+                // Every worker waits, even when this request gives up.
+                let wait =
+                    retry_after.unwrap_or_else(|| retry::backoff(retries, &inner.policy, jitter));
                 inner.pacer.refused(sent, wait);
             }
             match (decision, outcome) {

@@ -145,7 +145,10 @@ impl World {
 
     /// Every plan the emulator holds, archived ones included.
     pub fn all_plans(&self) -> Vec<Value> {
-        self.state()["plans"].as_array().cloned().unwrap_or_default()
+        self.state()["plans"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The id of the first plan (of all) that satisfies `pick`.
@@ -166,7 +169,10 @@ impl World {
 
     pub fn create_user(&self, email: &str) -> String {
         let user = self.api("POST", "/users", Some(json!({ "email": email })));
-        user["id"].as_str().unwrap_or_else(|| panic!("{user}")).to_owned()
+        user["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{user}"))
+            .to_owned()
     }
 
     pub fn subscribe(&self, plan: &str, sim: &str, user: &str) -> String {
@@ -175,7 +181,10 @@ impl World {
             "/subscriptions",
             Some(json!({ "plan": plan, "sim": sim, "user": user })),
         );
-        sub["id"].as_str().unwrap_or_else(|| panic!("{sub}")).to_owned()
+        sub["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{sub}"))
+            .to_owned()
     }
 
     /// How many live subscriptions each SIM id has.
@@ -224,7 +233,12 @@ pub fn requirement<'a>(plan: &'a Value, path: &str) -> &'a str {
 pub fn results(path: &Path) -> Vec<Line> {
     let mut reader = csv::Reader::from_path(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let headers: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(
         headers[..9],
         [
