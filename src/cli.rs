@@ -267,7 +267,6 @@ impl EmulatorArgs {
             token: self.token.unwrap_or(defaults.token),
             project: self.project,
             inventory: self.inventory,
-            inventory_iccids: Vec::new(),
             provider: self.provider,
             plans: self.plans,
             latency: Duration::from_millis(self.latency_ms),
@@ -276,6 +275,7 @@ impl EmulatorArgs {
             drop_rate: self.drop_rate,
             seed: self.seed,
             time_scale: self.time_scale,
+            ..defaults
         })
     }
 }

@@ -11,8 +11,17 @@
 
 use rayon::prelude::*;
 
+/// How many keys ahead to prefetch: enough to cover a memory access.
+const LOOKAHEAD: usize = 16;
+
 /// Marks a slot as taken; keys (see [`crate::iccid::Iccid::key`]) never use bit 62.
 const TAKEN: u64 = 1 << 62;
+
+/// An empty slot. Not zero on purpose: a zeroed table comes from the
+/// allocator as copy-on-write zero pages, and every first write to one then
+/// costs a page fault and a TLB flush on every core. Filling the table with
+/// this writes each page once, up front. No key has bits 60 and 61 set.
+const EMPTY: u64 = u64::MAX;
 
 /// The ICCIDs seen so far, with the line each was first seen on.
 #[derive(Debug)]
@@ -51,14 +60,22 @@ impl Seen {
             .par_iter_mut()
             .enumerate()
             .flat_map_iter(|(s, table)| {
+                let mine: Vec<(usize, u64, u64, u64)> = keys
+                    .iter()
+                    .map(|&(index, key, line)| (index, key, hash(key), line))
+                    .filter(|&(_, _, hash, _)| (hash >> 40) % count == s as u64)
+                    .collect();
+                table.reserve(mine.len());
                 let mut repeats = Vec::new();
-                for &(index, key, line) in keys {
-                    let hash = hash(key);
-                    if (hash >> 40) % count == s as u64 {
-                        let first = table.insert(key, hash, line);
-                        if first != line {
-                            repeats.push((index, first));
-                        }
+                for (i, &(index, key, hash, line)) in mine.iter().enumerate() {
+                    // Ask for the slot of a key a little ahead, so that its
+                    // cache miss overlaps with the work on this one.
+                    if let Some(&(_, _, ahead, _)) = mine.get(i + LOOKAHEAD) {
+                        table.prefetch(ahead);
+                    }
+                    let first = table.insert(key, hash, line);
+                    if first != line {
+                        repeats.push((index, first));
                     }
                 }
                 repeats
@@ -87,7 +104,7 @@ fn hash(key: u64) -> u64 {
 /// Open addressing with linear probing; at most half full.
 #[derive(Debug, Default)]
 struct Table {
-    /// `[key | TAKEN, line]` pairs; `[0, _]` is an empty slot.
+    /// `[key | TAKEN, line]` pairs, or `[EMPTY, 0]`.
     slots: Vec<[u64; 2]>,
     len: usize,
 }
@@ -101,14 +118,29 @@ impl Table {
     }
 
     fn resize(&mut self, capacity: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![[0, 0]; capacity]);
+        let old = std::mem::replace(&mut self.slots, vec![[EMPTY, 0]; capacity]);
         self.len = 0;
         for [key, line] in old {
-            if key != 0 {
+            if key != EMPTY {
                 let key = key & !TAKEN;
                 self.insert(key, hash(key), line);
             }
         }
+    }
+
+    /// Hints the processor to fetch the slot a hash starts probing at.
+    fn prefetch(&self, hash: u64) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(slot) = self
+            .slots
+            .get(hash as usize & (self.slots.len().wrapping_sub(1)))
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            // SAFETY: prefetching is only a hint; SSE is part of every x86_64.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(slot.as_ptr().cast()) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = hash;
     }
 
     /// Inserts `key` first seen on `line`, or returns the line it was first seen on.
@@ -121,7 +153,7 @@ impl Table {
         let mut i = hash as usize & mask;
         loop {
             match self.slots[i] {
-                [0, _] => {
+                [EMPTY, _] => {
                     self.slots[i] = [wanted, line];
                     self.len += 1;
                     return line;

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use csv::{ByteRecord, StringRecord};
+use csv::ByteRecord;
 
 /// The header names (compared after [`header_key`]) taken to mean "the ICCID",
 /// best first. Any other header that contains `iccid` comes next.
@@ -91,11 +91,16 @@ pub struct ManifestOptions {
 }
 
 /// One manifest row: its line number and every cell, as read.
+///
+/// Cells are kept as the csv parser left them and checked as UTF-8 once, when
+/// the row is decoded; every row handed out has passed that check.
 #[derive(Clone, Debug, Default)]
 pub struct Row {
     /// The line the row starts on, as an editor shows it (the header is line 1).
     pub line: u64,
-    record: StringRecord,
+    /// The reader's line just after the record, from which `line` is derived.
+    end_line: u64,
+    record: ByteRecord,
 }
 
 impl Row {
@@ -103,17 +108,25 @@ impl Row {
     pub fn new(line: u64, cells: &[&str]) -> Row {
         Row {
             line,
-            record: StringRecord::from(cells.to_vec()),
+            end_line: line + 1,
+            record: ByteRecord::from(cells.to_vec()),
         }
     }
 
     /// The cell in column `index`, or `""` when the row is short.
     pub fn get(&self, index: usize) -> &str {
-        let cell = self.record.get(index).unwrap_or("");
+        // The whole record was checked as UTF-8 and cells split at ASCII
+        // bytes, so this cannot fail.
+        std::str::from_utf8(self.get_bytes(index)).unwrap_or_default()
+    }
+
+    /// The cell in column `index` as bytes (UTF-8 text), or empty.
+    pub fn get_bytes(&self, index: usize) -> &[u8] {
+        let cell = self.record.get(index).unwrap_or_default();
         // Lines end at '\n' (see `Manifest::from_reader`), so the '\r' of a
         // CRLF line end is still on the row's last cell.
         if index + 1 == self.record.len() {
-            cell.strip_suffix('\r').unwrap_or(cell)
+            cell.strip_suffix(b"\r").unwrap_or(cell)
         } else {
             cell
         }
@@ -130,10 +143,21 @@ impl Row {
 
     fn is_blank(&self) -> bool {
         // Nearly every row starts with a visible character: decide on it alone.
-        match self.record.as_byte_record().as_slice().first() {
+        match self.record.as_slice().first() {
             Some(b) if !b.is_ascii_whitespace() && b.is_ascii() => false,
-            _ => self.record.iter().all(|cell| cell.trim().is_empty()),
+            _ => (0..self.len()).all(|i| self.get(i).trim().is_empty()),
         }
+    }
+
+    /// Works out the row's line and checks its text is UTF-8; returns `false`
+    /// when it is not.
+    fn decode(&mut self) -> bool {
+        // Every record ends with '\n' (see `FinalNewline`), so it started on
+        // the line after this one's end, less the line ends inside its cells.
+        let bytes = self.record.as_slice();
+        let inner_newlines = memchr::memchr_iter(b'\n', bytes).count() as u64;
+        self.line = self.end_line - 1 - inner_newlines;
+        std::str::from_utf8(bytes).is_ok()
     }
 }
 
@@ -311,22 +335,18 @@ impl Manifest {
 
     /// Reads the next record, blank or not. Returns `false` at the end.
     fn read_raw(&mut self, row: &mut Row) -> Result<bool, ManifestError> {
-        let mut bytes = std::mem::take(&mut row.record).into_byte_record();
         let more = self
             .reader
-            .read_byte_record(&mut bytes)
+            .read_byte_record(&mut row.record)
             .map_err(|err| self.csv_error(err))?;
         if !more {
             return Ok(false);
         }
-        let end_line = self.reader.position().line();
-        match decode(bytes, end_line) {
-            Ok(decoded) => {
-                *row = decoded;
-                Ok(true)
-            }
-            Err((_, line)) => Err(self.not_utf8(line)),
+        row.end_line = self.reader.position().line();
+        if !row.decode() {
+            return Err(self.not_utf8(row.line));
         }
+        Ok(true)
     }
 
     fn not_utf8(&self, line: u64) -> ManifestError {
@@ -345,20 +365,24 @@ impl Manifest {
         max: usize,
     ) -> Result<(), ManifestError> {
         chunk.len = 0;
-        chunk.first = self.pending.take();
-        chunk.end_lines.clear();
-        while chunk.len < max {
-            if chunk.len == chunk.records.len() {
-                chunk.records.push(ByteRecord::new());
+        chunk.read = 0;
+        if let Some(first) = self.pending.take() {
+            chunk.push_row(first);
+            chunk.read = 1;
+        }
+        while chunk.read < max {
+            if chunk.len == chunk.rows.len() {
+                chunk.rows.push(Row::default());
             }
-            let record = &mut chunk.records[chunk.len];
-            match self.reader.read_byte_record(record) {
+            let row = &mut chunk.rows[chunk.len];
+            match self.reader.read_byte_record(&mut row.record) {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(err) => return Err(self.csv_error(err)),
             }
-            chunk.end_lines.push(self.reader.position().line());
+            row.end_line = self.reader.position().line();
             chunk.len += 1;
+            chunk.read += 1;
         }
         chunk.bytes_read = self.bytes_read();
         Ok(())
@@ -495,26 +519,32 @@ impl Manifest {
     }
 }
 
-/// Records read but not yet decoded: see [`Manifest::read_raw_chunk`].
+/// Records read but not yet decoded: see [`Manifest::read_raw_chunk`]. Its
+/// rows are reused from one chunk to the next.
 #[derive(Debug, Default)]
 pub struct RawChunk {
-    records: Vec<ByteRecord>,
-    /// The reader's line after each record (see `decode`).
-    end_lines: Vec<u64>,
+    rows: Vec<Row>,
+    /// Rows in use; after `decode`, the rows handed out.
     len: usize,
-    /// A headerless file's first row, decoded while sniffing.
-    first: Option<Row>,
+    /// Records read from the file for this chunk, blank ones included.
+    read: usize,
     bytes_read: u64,
 }
 
 impl RawChunk {
-    /// How many records were read (blank ones included).
-    pub fn len(&self) -> usize {
-        self.len + usize::from(self.first.is_some())
+    fn push_row(&mut self, row: Row) {
+        if self.len == self.rows.len() {
+            self.rows.push(row);
+        } else {
+            self.rows[self.len] = row;
+        }
+        self.len += 1;
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// How many records were read (blank ones included). Fewer than asked
+    /// for means the file has ended.
+    pub fn records_read(&self) -> usize {
+        self.read
     }
 
     /// How far into the file the reader was after this chunk, in bytes.
@@ -522,56 +552,36 @@ impl RawChunk {
         self.bytes_read
     }
 
-    /// Decodes the records into `rows` (in parallel), dropping blank ones.
-    /// On text that is not UTF-8, `rows` holds every row before it and the
-    /// error names its line.
-    pub fn decode(&mut self, path: &Path, rows: &mut Vec<Row>) -> Result<(), ManifestError> {
+    /// Decodes the rows in parallel and drops the blank ones. On text that
+    /// is not UTF-8, the rows before it are kept and the error names its line.
+    pub fn decode(&mut self, path: &Path) -> Result<(), ManifestError> {
         use rayon::prelude::*;
-        rows.clear();
-        rows.extend(self.first.take());
-        let decoded: Vec<Result<Row, (ByteRecord, u64)>> = self.records[..self.len]
+        let bad = self.rows[..self.len]
             .par_iter_mut()
-            .zip(&self.end_lines)
             .with_min_len(512)
-            .map(|(record, &end_line)| decode(std::mem::take(record), end_line))
-            .collect();
-        for (i, row) in decoded.into_iter().enumerate() {
-            match row {
-                Ok(row) if row.is_blank() => self.records[i] = row.record.into_byte_record(),
-                Ok(row) => rows.push(row),
-                Err((record, line)) => {
-                    self.records[i] = record;
-                    return Err(ManifestError::NotUtf8 {
-                        path: path.to_owned(),
-                        line,
-                    });
-                }
+            .position_first(|row| !row.decode());
+        let mut result = Ok(());
+        if let Some(bad) = bad {
+            result = Err(ManifestError::NotUtf8 {
+                path: path.to_owned(),
+                line: self.rows[bad].line,
+            });
+            self.len = bad;
+        }
+        let mut kept = 0;
+        for i in 0..self.len {
+            if !self.rows[i].is_blank() {
+                self.rows.swap(kept, i);
+                kept += 1;
             }
         }
-        Ok(())
+        self.len = kept;
+        result
     }
 
-    /// Takes back the records of decoded rows, so their memory is reused.
-    pub fn recycle(&mut self, rows: &mut Vec<Row>) {
-        let mut spare = rows.drain(..).map(|row| row.record.into_byte_record());
-        for slot in self.records.iter_mut().filter(|r| r.as_slice().is_empty()) {
-            match spare.next() {
-                Some(record) => *slot = record,
-                None => break,
-            }
-        }
-    }
-}
-
-/// Turns a record into a row: its line, and its cells checked as UTF-8.
-fn decode(bytes: ByteRecord, end_line: u64) -> Result<Row, (ByteRecord, u64)> {
-    // Every record ends with '\n' (see `FinalNewline`), so it started on the
-    // line after this one's end, less the line ends inside its quoted cells.
-    let inner_newlines = bytes.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
-    let line = end_line - 1 - inner_newlines;
-    match StringRecord::from_byte_record(bytes) {
-        Ok(record) => Ok(Row { line, record }),
-        Err(err) => Err((err.into_byte_record(), line)),
+    /// The rows handed out by [`RawChunk::decode`].
+    pub fn rows(&self) -> &[Row] {
+        &self.rows[..self.len]
     }
 }
 

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, sync_channel};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -246,7 +247,6 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
     let column = manifest.iccid_column();
     let mut validator = Validator::new(config.check_digit);
     let mut summary = Summary::default();
-    let mut written = 0u64;
     let partial = |written| match &config.output {
         Output::Stdout => Partial::Stdout { rows: written },
         Output::File(path) => Partial::File {
@@ -255,60 +255,83 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
         },
     };
 
-    let scoped = std::thread::scope(|scope| {
-        // Chunks travel reader → here in `full`, and back empty in `empty`, so
-        // their records' allocations are reused for the whole file.
-        let (full_tx, full) = std::sync::mpsc::sync_channel::<Result<RawChunk, ManifestError>>(2);
-        let (empty, empty_rx) = std::sync::mpsc::channel::<RawChunk>();
+    // Three stages, each on its own thread, so reading, checking and writing
+    // overlap: reader → (this thread, fanning out to rayon) → writer.
+    let (read_result, written, write_result) = std::thread::scope(|scope| {
+        // A fixed set of chunks travels reader → here in `full`, and back empty
+        // in `empty`, so their rows' allocations are reused for the whole file
+        // and the reader is never more than a few chunks ahead.
+        const CHUNKS: usize = 3;
+        let (full_tx, full) = sync_channel::<Result<RawChunk, ManifestError>>(CHUNKS);
+        let (empty, empty_rx) = channel::<RawChunk>();
+        for _ in 0..CHUNKS {
+            let _ = empty.send(RawChunk::default());
+        }
         let reader = &mut manifest;
-        scope.spawn(move || loop {
-            let mut chunk = empty_rx.try_recv().unwrap_or_default();
-            let read = reader
-                .read_raw_chunk(&mut chunk, CHUNK_ROWS)
-                .map(|()| chunk);
-            let last = !matches!(&read, Ok(chunk) if chunk.len() >= CHUNK_ROWS);
-            if full_tx.send(read).is_err() || last {
-                return;
+        scope.spawn(move || {
+            while let Ok(mut chunk) = empty_rx.recv() {
+                let read = reader
+                    .read_raw_chunk(&mut chunk, CHUNK_ROWS)
+                    .map(|()| chunk);
+                let last = !matches!(&read, Ok(chunk) if chunk.records_read() >= CHUNK_ROWS);
+                if full_tx.send(read).is_err() || last {
+                    return;
+                }
             }
         });
 
-        let mut rows = Vec::new();
+        let (encoded_tx, encoded_rx) = sync_channel::<(Vec<Vec<u8>>, u64)>(2);
+        let writing = scope.spawn(move || {
+            let mut written = 0u64;
+            for (pieces, rows) in encoded_rx {
+                for piece in &pieces {
+                    if let Err(err) = writer.write_raw(piece) {
+                        return (written, Err(err));
+                    }
+                }
+                written += rows;
+            }
+            // Whatever happened upstream, what was written reaches the file.
+            (written, writer.into_inner().and_then(|mut out| out.flush()))
+        });
+
+        let mut read_result = Ok(());
         for read in full {
-            let decoded = read.map(|mut chunk| {
-                let decoded = chunk.decode(&config.manifest, &mut rows);
-                (chunk, decoded)
-            });
-            let (mut chunk, decoded) = match decoded {
-                Ok(pair) => pair,
-                Err(err) => return Err(Fatal::new(err.to_string(), partial(written))),
+            let mut chunk = match read {
+                Ok(chunk) => chunk,
+                Err(err) => {
+                    read_result = Err(err);
+                    break;
+                }
             };
-            if written == 0 && chunk.bytes_read() > 0 {
+            let decoded = chunk.decode(&config.manifest);
+            let rows = chunk.rows();
+            if summary.rows() == 0 && chunk.bytes_read() > 0 {
                 // Size the duplicate set once, from the first chunk's row length.
-                let estimate = size as f64 * chunk.len() as f64 / chunk.bytes_read() as f64;
+                let estimate =
+                    size as f64 * chunk.records_read() as f64 / chunk.bytes_read() as f64;
                 validator.reserve(estimate.min(1e8) as usize);
             }
-            let checked = validator.check_chunk(&rows, column);
-            let encoded = encode_chunk(&rows, &checked, &extra_columns);
+            let checked = validator.check_chunk(rows, column);
             count(&mut summary, &checked);
-            for piece in &encoded {
-                writer.write_raw(piece).map_err(|err| {
-                    Fatal::new(write_error(&config.output, err), partial(written))
-                })?;
-            }
-            written += rows.len() as u64;
+            let encoded = encode_chunk(rows, &checked, &extra_columns);
+            let sent = encoded_tx.send((encoded, rows.len() as u64));
             if let Err(err) = decoded {
-                return Err(Fatal::new(err.to_string(), partial(written)));
+                read_result = Err(err);
+                break;
+            }
+            if sent.is_err() {
+                break; // the writer failed; it reports why
             }
             bar.set_position(chunk.bytes_read());
-            chunk.recycle(&mut rows);
             let _ = empty.send(chunk);
         }
-        Ok(())
+        drop(encoded_tx);
+        let (written, write_result) = writing.join().expect("the writer thread does not panic");
+        (read_result, written, write_result)
     });
-    // Whatever happened, what was written reaches the file before we report.
-    let finished = writer.into_inner().and_then(|mut out| out.flush());
-    scoped?;
-    finished.map_err(|err| Fatal::new(write_error(&config.output, err), partial(written)))?;
+    write_result.map_err(|err| Fatal::new(write_error(&config.output, err), partial(written)))?;
+    read_result.map_err(|err| Fatal::new(err.to_string(), partial(written)))?;
     bar.finish_and_clear();
     summary.elapsed = started.elapsed();
     summary.notes.push(format!("results: {}", config.output));
@@ -348,7 +371,7 @@ fn encode_chunk(rows: &[Row], checked: &[Checked], extra_columns: &[usize]) -> V
             let mut piece = Vec::with_capacity(rows.len() * 160);
             for (row, c) in rows.iter().zip(checked) {
                 let message = c.message();
-                let extra = extra_columns.iter().map(|&i| row.get(i));
+                let extra = extra_columns.iter().map(|&i| row.get_bytes(i));
                 let fixed = [
                     c.iccid(),
                     c.outcome().as_str(),
@@ -398,6 +421,33 @@ mod tests {
         let mut v = Validator::new(CheckDigit::Enforce);
         let checked = v.check_chunk(&rows(&["89883070000007537118", "89883070000007537118"]), 0);
         assert!(checked.iter().all(|c| c.reason() == "invalid_check_digit"));
+    }
+
+    proptest::proptest! {
+        /// The path `validate` takes (raw chunks decoded in parallel, then
+        /// checked) never panics, whatever the bytes.
+        #[test]
+        fn arbitrary_bytes_through_the_chunk_path_never_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            chunk in 1usize..8,
+        ) {
+            let path = Path::new("arbitrary.csv");
+            let input = Box::new(std::io::Cursor::new(bytes.clone()));
+            let options = ManifestOptions::default();
+            if let Ok(mut m) = Manifest::from_reader(path, input, bytes.len() as u64, &options) {
+                let column = m.iccid_column();
+                let mut validator = Validator::new(CheckDigit::Enforce);
+                let mut raw = RawChunk::default();
+                while m.read_raw_chunk(&mut raw, chunk).is_ok() {
+                    let decoded = raw.decode(path);
+                    let checked = validator.check_chunk(raw.rows(), column);
+                    let _ = encode_chunk(raw.rows(), &checked, &m.other_columns());
+                    if decoded.is_err() || raw.records_read() < chunk {
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     #[test]
