@@ -94,11 +94,11 @@ fn measure(label: &str, iccids: &[String], manifest: &Path, args: &[&str]) -> Me
     let results = manifest.with_extension(format!("{}.results.csv", args.len()));
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
-        .env("GIGS_TOKEN", emu.token().to_string())
+        .env("GIGS_TOKEN", emu.token())
         .args(["run", manifest.to_str().unwrap(), "--quiet", "-o"])
         .arg(&results)
-        .args(["--api-url", &emu.url().to_string()])
-        .args(["--project", &emu.project().to_string()])
+        .args(["--api-url", emu.url()])
+        .args(["--project", emu.project()])
         .args(args)
         .output()
         .expect("simboard runs");

@@ -348,6 +348,7 @@ impl Context {
     fn steps(&self, row: &RowRequest, ids: &mut RowResult) -> Result<RowResult, Step> {
         let sim = self.resolve(&row.iccid)?;
         ids.sim_id = sim.id.clone();
+        usable(&sim)?;
         // An active SIM is in use; an inactive one may still have a pending
         // subscription, which the create reports as `simAlreadyUsed`. A dry
         // run creates nothing, so it looks for every SIM.
@@ -397,17 +398,6 @@ impl Context {
             .or(found.first())
             .cloned()
             .ok_or(Failure::SimNotFound)?;
-        if !sim.is_psim() {
-            let sim_type = if sim.sim_type.is_empty() {
-                "unknown SIM type".to_owned()
-            } else {
-                sim.sim_type.clone()
-            };
-            return Err(Failure::SimNotPsim { sim_type }.into());
-        }
-        if sim.status == "retired" {
-            return Err(Failure::SimRetired.into());
-        }
         Ok(sim)
     }
 
@@ -696,6 +686,22 @@ impl Context {
             _ => Err(err.into()),
         }
     }
+}
+
+/// A SIM found by its ICCID must be a pSIM that is not retired.
+fn usable(sim: &Sim) -> Result<(), Step> {
+    if !sim.is_psim() {
+        let sim_type = if sim.sim_type.is_empty() {
+            "unknown SIM type".to_owned()
+        } else {
+            sim.sim_type.clone()
+        };
+        return Err(Failure::SimNotPsim { sim_type }.into());
+    }
+    if sim.status == "retired" {
+        return Err(Failure::SimRetired.into());
+    }
+    Ok(())
 }
 
 /// Why `plan` cannot serve `sim`, if it cannot: status, SIM type, provider.

@@ -760,7 +760,7 @@ fn encode(buf: &mut Vec<u8>, row: &ResultRow) {
             &row.user_id,
             &row.subscription_id,
         ],
-        row.extra.iter().map(String::as_str),
+        row.extra.iter().map(String::as_bytes),
     );
 }
 
@@ -909,21 +909,32 @@ fn preflight(
 }
 
 /// `--sandbox`: an emulator in this process, stocked with the manifest's
-/// valid ICCIDs.
-struct Sandbox;
+/// valid ICCIDs as inactive pSIMs. It stops when the run ends.
+struct Sandbox(crate::emulator::Emulator);
 
 impl Sandbox {
-    fn start(_config: &RunConfig) -> Result<Sandbox, Fatal> {
-        Err(Fatal::before_results(
-            "--sandbox needs the emulator, which is not built yet",
-        ))
+    fn start(config: &RunConfig) -> Result<Sandbox, Fatal> {
+        let (iccids, _) = crate::validate::valid_iccids(
+            &config.manifest,
+            &config.manifest_options,
+            config.check_digit,
+        )
+        .map_err(Fatal::before_results)?;
+        let emulator = crate::emulator::Emulator::start(crate::emulator::EmulatorConfig {
+            inventory_iccids: iccids,
+            ..Default::default()
+        })
+        .map_err(|err| {
+            Fatal::before_results(format!("cannot start the sandbox emulator: {err:#}"))
+        })?;
+        Ok(Sandbox(emulator))
     }
 
     fn api(&self) -> Api {
         Api {
-            url: String::new(),
-            project: String::new(),
-            token: Token::new(String::new()),
+            url: self.0.url().to_owned(),
+            project: self.0.project().to_owned(),
+            token: Token::new(self.0.token().to_owned()),
         }
     }
 }
