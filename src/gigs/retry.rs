@@ -95,16 +95,26 @@ pub fn backoff(retries_done: u32, policy: &Policy, jitter: f64) -> Duration {
     step / 2 + step.mul_f64(jitter / 2.0)
 }
 
+/// The longest `Retry-After` honoured: a larger one (or a date years ahead)
+/// is taken as this, so that a broken header cannot stall a run for ever.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// Reads a `Retry-After` value: whole seconds, or an HTTP date (a date in the
-/// past means "now"). `None` for anything else.
+/// past means "now"), at most [`MAX_RETRY_AFTER`]. `None` for anything else.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
+    read_retry_after(value.trim(), now).map(|d| d.min(MAX_RETRY_AFTER))
+}
+
+fn read_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     // Some servers send fractions although the RFC says whole seconds.
     if let Ok(secs) = value.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).ok();
+        if !(secs.is_finite() && secs >= 0.0) {
+            return None;
+        }
+        return Some(Duration::try_from_secs_f64(secs).unwrap_or(MAX_RETRY_AFTER));
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
@@ -207,6 +217,11 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(
+            parse_retry_after("99999999999999", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(parse_retry_after("1e300", now), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after("-1", now), None);
     }
 }
