@@ -1,1 +1,833 @@
-//! Per-row onboarding: resolve, pair a plan, pair a user, subscribe. (Being written: see issue 4.)
+//! Onboarding one valid manifest row: resolve the SIM, pair a plan, pair a
+//! user, subscribe. Every row ends in exactly one [`RowResult`]; a row's
+//! failure is a [`Failure`] with a stable snake_case code and a message that
+//! says what to do, and never stops the batch. Only a token the API refuses in
+//! mid-run ([`Stop`]) does.
+//!
+//! What the whole run shares lives in [`Context`]: the plan catalogue (listed
+//! once per run), and caches that make each email, user id and plan id cost
+//! one lookup per run, however many rows name it and however many run at once
+//! (a per-key `OnceLock`: the first row resolves, the others wait for it).
+//!
+//! Creates are made safe to retry without help from the server: when a
+//! subscription create may have landed although no success came back, the
+//! SIM's subscriptions are looked up (and a `simAlreadyUsed` answer is always
+//! looked up); when a user create may have landed, its email is searched.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use sha2::{Digest, Sha256};
+
+use crate::gigs::types::{Address, NewSubscription, NewUser, Plan, Sim, Subscription, User};
+use crate::gigs::{Client, Error};
+use crate::results::Outcome;
+
+/// Why a valid row could not be onboarded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    SimNotFound,
+    SimNotPsim {
+        sim_type: String,
+    },
+    SimRetired,
+    SimInUse {
+        subscription: String,
+        plan: String,
+        user: String,
+        status: String,
+    },
+    PlanAmbiguous {
+        candidates: Vec<String>,
+    },
+    NoCompatiblePlan {
+        provider: String,
+    },
+    PlanIncompatible {
+        plan: String,
+        why: String,
+    },
+    PlanNotFound {
+        plan: String,
+    },
+    PlanRequiresAddress {
+        plan: String,
+        missing: Vec<&'static str>,
+    },
+    PlanRequiresFullName {
+        plan: String,
+    },
+    UserMissing,
+    UserNotFound {
+        user: String,
+    },
+    /// Retries exhausted, or an answer simboard did not expect.
+    Api(String),
+}
+
+impl Failure {
+    /// The stable reason code for the result CSV.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Failure::SimNotFound => "sim_not_found",
+            Failure::SimNotPsim { .. } => "sim_not_psim",
+            Failure::SimRetired => "sim_retired",
+            Failure::SimInUse { .. } => "sim_in_use",
+            Failure::PlanAmbiguous { .. } => "plan_ambiguous",
+            Failure::NoCompatiblePlan { .. } => "no_compatible_plan",
+            Failure::PlanIncompatible { .. } => "plan_incompatible",
+            Failure::PlanNotFound { .. } => "plan_not_found",
+            Failure::PlanRequiresAddress { .. } => "plan_requires_address",
+            Failure::PlanRequiresFullName { .. } => "plan_requires_full_name",
+            Failure::UserMissing => "user_missing",
+            Failure::UserNotFound { .. } => "user_not_found",
+            Failure::Api(_) => "api_error",
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::SimNotFound => f.write_str(
+                "no SIM with this ICCID in the project; a pSIM must first be associated \
+                 with the project by Gigs (ask Gigs support to add the supplier's batch)",
+            ),
+            Failure::SimNotPsim { sim_type } => write!(
+                f,
+                "the SIM is an {sim_type}, not a physical SIM; eSIMs are provisioned on demand, \
+                 not onboarded from a manifest"
+            ),
+            Failure::SimRetired => f.write_str("the SIM is retired and cannot be used again"),
+            Failure::SimInUse {
+                subscription,
+                plan,
+                user,
+                status,
+            } => write!(
+                f,
+                "the SIM is already used by subscription {subscription} ({status}, plan {plan}, \
+                 user {user}), which is not the plan and user this row asks for"
+            ),
+            Failure::PlanAmbiguous { candidates } => write!(
+                f,
+                "{} plans fit this SIM: {}; choose one with --plan or a plan column",
+                candidates.len(),
+                candidates.join(", ")
+            ),
+            Failure::NoCompatiblePlan { provider } => write!(
+                f,
+                "no available plan of the project supports pSIMs of provider {provider}"
+            ),
+            Failure::PlanIncompatible { plan, why } => {
+                write!(f, "plan {plan} does not fit this SIM: {why}")
+            }
+            Failure::PlanNotFound { plan } => {
+                write!(f, "plan {plan} does not exist in the project")
+            }
+            Failure::PlanRequiresAddress { plan, missing } => {
+                write!(f, "plan {plan} requires the user's address")?;
+                if missing.is_empty() {
+                    f.write_str("; fill the address_* columns")
+                } else {
+                    write!(f, "; the row lacks {}", missing.join(", "))
+                }
+            }
+            Failure::PlanRequiresFullName { plan } => write!(
+                f,
+                "plan {plan} requires the user's full name; fill the full_name column"
+            ),
+            Failure::UserMissing => {
+                f.write_str("no user for this row: give a user or email column, or --user")
+            }
+            Failure::UserNotFound { user } => {
+                write!(f, "user {user} does not exist in the project")
+            }
+            Failure::Api(message) => f.write_str(message),
+        }
+    }
+}
+
+/// The API refused the token (401/403): the whole run must stop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stop(pub String);
+
+/// How a step ends early: the row fails, or the run stops.
+#[derive(Clone, Debug)]
+enum Step {
+    Fail(Failure),
+    Stop(Stop),
+}
+
+impl From<Failure> for Step {
+    fn from(failure: Failure) -> Self {
+        Step::Fail(failure)
+    }
+}
+
+impl From<Error> for Step {
+    fn from(err: Error) -> Self {
+        if err.is_auth() {
+            Step::Stop(Stop(format!(
+                "the API refused the token in mid-run ({err}); check GIGS_TOKEN and run again \
+                 with --resume"
+            )))
+        } else {
+            Step::Fail(Failure::Api(err.to_string()))
+        }
+    }
+}
+
+/// One row, as onboarding needs it. Empty cells are `None`.
+#[derive(Clone, Debug, Default)]
+pub struct RowRequest {
+    pub iccid: String,
+    pub plan: Option<String>,
+    pub user: Option<String>,
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    pub address: AddressCells,
+}
+
+/// The address_* cells of a row, as read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AddressCells {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub postal_code: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+}
+
+impl AddressCells {
+    /// The address, when the required parts (line 1, city, country) are all
+    /// there; else the names of the missing columns.
+    pub fn address(&self) -> Result<Address, Vec<&'static str>> {
+        let mut missing = Vec::new();
+        for (cell, name) in [
+            (&self.line1, "address_line1"),
+            (&self.city, "address_city"),
+            (&self.country, "address_country"),
+        ] {
+            if cell.is_none() {
+                missing.push(name);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(missing);
+        }
+        Ok(Address {
+            line1: self.line1.clone().unwrap_or_default(),
+            line2: self.line2.clone(),
+            city: self.city.clone().unwrap_or_default(),
+            postal_code: self.postal_code.clone(),
+            state: self.state.clone(),
+            country: self.country.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// What happened to one row, ready for the result CSV.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RowResult {
+    pub outcome: Option<Outcome>,
+    pub reason: &'static str,
+    pub message: String,
+    pub sim_id: String,
+    pub plan_id: String,
+    pub user_id: String,
+    pub subscription_id: String,
+}
+
+impl RowResult {
+    fn success(outcome: Outcome, message: String, sub: &Subscription, sim: &Sim) -> Self {
+        RowResult {
+            outcome: Some(outcome),
+            reason: "",
+            message,
+            sim_id: sim.id.clone(),
+            plan_id: sub.plan_id().to_owned(),
+            user_id: sub.user_id().to_owned(),
+            subscription_id: sub.id.clone(),
+        }
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        self.outcome.unwrap_or(Outcome::Failed)
+    }
+}
+
+/// Settings of the run that onboarding reads.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub project: String,
+    /// `--plan`.
+    pub plan: Option<String>,
+    /// `--user`.
+    pub user: Option<String>,
+    pub dry_run: bool,
+    pub idempotency_keys: bool,
+}
+
+/// A map whose values are computed once per key, even by racing threads.
+struct OnceMap<V> {
+    cells: Mutex<HashMap<String, Arc<OnceLock<V>>>>,
+}
+
+impl<V: Clone> OnceMap<V> {
+    fn new() -> Self {
+        OnceMap {
+            cells: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get_or_init(&self, key: &str, init: impl FnOnce() -> V) -> V {
+        let cell = {
+            let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(cells.entry(key.to_owned()).or_default())
+        };
+        cell.get_or_init(init).clone()
+    }
+}
+
+/// What every row of a run shares.
+pub struct Context {
+    client: Client,
+    settings: Settings,
+    /// The project's available plans, listed once by the preflight.
+    catalogue: Vec<Plan>,
+    plans: OnceMap<Result<Plan, Step>>,
+    users: OnceMap<Result<User, Step>>,
+    searched: OnceMap<Result<Option<User>, Step>>,
+    created: OnceMap<Result<User, Step>>,
+}
+
+/// The user a row goes to.
+enum UserPick {
+    Known(User),
+    /// Nobody has this email yet: the user is to be created.
+    New {
+        email: String,
+    },
+}
+
+impl Context {
+    pub fn new(client: Client, settings: Settings, catalogue: Vec<Plan>) -> Self {
+        Context {
+            client,
+            settings,
+            catalogue,
+            plans: OnceMap::new(),
+            users: OnceMap::new(),
+            searched: OnceMap::new(),
+            created: OnceMap::new(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Onboards one row whose ICCID is valid.
+    pub fn onboard(&self, row: &RowRequest) -> Result<RowResult, Stop> {
+        let mut partial = RowResult::default();
+        match self.steps(row, &mut partial) {
+            Ok(done) => Ok(done),
+            Err(Step::Stop(stop)) => Err(stop),
+            Err(Step::Fail(failure)) => Ok(RowResult {
+                outcome: Some(Outcome::Failed),
+                reason: failure.code(),
+                message: failure.to_string(),
+                ..partial
+            }),
+        }
+    }
+
+    fn steps(&self, row: &RowRequest, ids: &mut RowResult) -> Result<RowResult, Step> {
+        let sim = self.resolve(&row.iccid)?;
+        ids.sim_id = sim.id.clone();
+        usable(&sim)?;
+        // An active SIM is in use; an inactive one may still have a pending
+        // subscription, which the create reports as `simAlreadyUsed`. A dry
+        // run creates nothing, so it looks for every SIM.
+        if sim.status == "active" || self.settings.dry_run {
+            if let Some(existing) = self.live_subscriptions(&sim)?.into_iter().next() {
+                return self.judge_existing(row, &sim, &existing);
+            }
+        }
+        let plan = self.pair_plan(row, &sim)?;
+        ids.plan_id = plan.id.clone();
+        let user = self.pick_user(row, &plan)?;
+        if self.settings.dry_run {
+            let (user_id, message) = match &user {
+                UserPick::Known(user) => (
+                    user.id.clone(),
+                    format!("would subscribe to plan {} for user {}", plan.id, user.id),
+                ),
+                UserPick::New { email } => (
+                    String::new(),
+                    format!(
+                        "would create a user for {email} and subscribe to plan {}",
+                        plan.id
+                    ),
+                ),
+            };
+            return Ok(RowResult {
+                outcome: Some(Outcome::WouldOnboard),
+                message,
+                user_id,
+                ..ids.clone()
+            });
+        }
+        let user = match user {
+            UserPick::Known(user) => user,
+            UserPick::New { email } => self.create_user(&email, row.full_name.as_deref())?,
+        };
+        ids.user_id = user.id.clone();
+        self.subscribe(row, &sim, &plan, &user)
+    }
+
+    /// Step 2: find the SIM by its ICCID.
+    fn resolve(&self, iccid: &str) -> Result<Sim, Step> {
+        let found = self.client.search_sims(iccid)?;
+        let sim = found
+            .iter()
+            .find(|sim| same_iccid(&sim.iccid, iccid))
+            .or(found.first())
+            .cloned()
+            .ok_or(Failure::SimNotFound)?;
+        Ok(sim)
+    }
+
+    fn live_subscriptions(&self, sim: &Sim) -> Result<Vec<Subscription>, Step> {
+        let mut subs = self.client.sim_subscriptions(&sim.id)?;
+        subs.retain(Subscription::is_live);
+        Ok(subs)
+    }
+
+    /// A SIM that already has a subscription: is it the one this row asks for?
+    fn judge_existing(
+        &self,
+        row: &RowRequest,
+        sim: &Sim,
+        existing: &Subscription,
+    ) -> Result<RowResult, Step> {
+        if self.wants(row, sim, existing)? {
+            let message = format!(
+                "subscription {} ({}) already has this plan and user",
+                existing.id, existing.status
+            );
+            return Ok(RowResult::success(
+                Outcome::AlreadyOnboarded,
+                message,
+                existing,
+                sim,
+            ));
+        }
+        Err(Failure::SimInUse {
+            subscription: existing.id.clone(),
+            plan: existing.plan_id().to_owned(),
+            user: existing.user_id().to_owned(),
+            status: existing.status.clone(),
+        }
+        .into())
+    }
+
+    /// True when `sub` has the plan and user this row would pair, found
+    /// without creating anything.
+    fn wants(&self, row: &RowRequest, sim: &Sim, sub: &Subscription) -> Result<bool, Step> {
+        let plan = match self.pair_plan(row, sim) {
+            Ok(plan) => plan,
+            Err(Step::Fail(_)) => return Ok(false),
+            Err(stop) => return Err(stop),
+        };
+        if plan.id != sub.plan_id() {
+            return Ok(false);
+        }
+        match self.pick_user(row, &plan) {
+            Ok(UserPick::Known(user)) => Ok(user.id == sub.user_id()),
+            Ok(UserPick::New { .. }) | Err(Step::Fail(_)) => Ok(false),
+            Err(stop) => Err(stop),
+        }
+    }
+
+    /// Step 3: the row's plan column, else `--plan`, else automatic pairing.
+    fn pair_plan(&self, row: &RowRequest, sim: &Sim) -> Result<Plan, Step> {
+        if let Some(id) = row.plan.as_ref().or(self.settings.plan.as_ref()) {
+            let plan = self.plan(id)?;
+            if let Some(why) = misfit(&plan, sim) {
+                return Err(Failure::PlanIncompatible {
+                    plan: plan.label(),
+                    why,
+                }
+                .into());
+            }
+            if plan.requires_address() {
+                if let Err(missing) = row.address.address() {
+                    return Err(Failure::PlanRequiresAddress {
+                        plan: plan.label(),
+                        missing,
+                    }
+                    .into());
+                }
+            }
+            return Ok(plan);
+        }
+        // Automatic: the available pSIM plans of the SIM's provider. A plan
+        // whose address requirement this row cannot meet is no candidate,
+        // or one such plan would make every row of its provider ambiguous.
+        let fitting: Vec<&Plan> = self
+            .catalogue
+            .iter()
+            .filter(|plan| misfit(plan, sim).is_none())
+            .collect();
+        let has_address = row.address.address().is_ok();
+        let (usable, need_address): (Vec<&Plan>, Vec<&Plan>) = fitting
+            .into_iter()
+            .partition(|plan| has_address || !plan.requires_address());
+        match usable.as_slice() {
+            [plan] => Ok((*plan).clone()),
+            [] => match need_address.as_slice() {
+                [] => Err(Failure::NoCompatiblePlan {
+                    provider: sim.provider.clone(),
+                }
+                .into()),
+                plans => Err(Failure::PlanRequiresAddress {
+                    plan: plans
+                        .iter()
+                        .map(|p| p.label())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                    missing: row.address.address().err().unwrap_or_default(),
+                }
+                .into()),
+            },
+            plans => Err(Failure::PlanAmbiguous {
+                candidates: plans.iter().map(|p| p.label()).collect(),
+            }
+            .into()),
+        }
+    }
+
+    /// A plan by id: from the catalogue, else fetched once per run (it may
+    /// exist and be archived, which the catalogue does not list).
+    fn plan(&self, id: &str) -> Result<Plan, Step> {
+        if let Some(plan) = self.catalogue.iter().find(|p| p.id == id) {
+            return Ok(plan.clone());
+        }
+        self.plans
+            .get_or_init(id, || match self.client.get_plan(id) {
+                Ok(plan) => Ok(plan),
+                Err(err) if err.is_not_found() => Err(Failure::PlanNotFound {
+                    plan: id.to_owned(),
+                }
+                .into()),
+                Err(err) => Err(err.into()),
+            })
+    }
+
+    /// Step 4: the row's user column, else its email, else `--user`.
+    fn pick_user(&self, row: &RowRequest, plan: &Plan) -> Result<UserPick, Step> {
+        let pick = if let Some(id) = &row.user {
+            UserPick::Known(self.user(id)?)
+        } else if let Some(email) = &row.email {
+            match self.search_email(email)? {
+                Some(user) => UserPick::Known(user),
+                None => UserPick::New {
+                    email: email.clone(),
+                },
+            }
+        } else if let Some(id) = &self.settings.user {
+            UserPick::Known(self.user(id)?)
+        } else {
+            return Err(Failure::UserMissing.into());
+        };
+        if plan.requires_full_name() && row.full_name.is_none() {
+            let named = match &pick {
+                UserPick::Known(user) => user.full_name.as_deref().is_some_and(|n| !n.is_empty()),
+                UserPick::New { .. } => false,
+            };
+            if !named {
+                return Err(Failure::PlanRequiresFullName { plan: plan.label() }.into());
+            }
+        }
+        Ok(pick)
+    }
+
+    fn user(&self, id: &str) -> Result<User, Step> {
+        self.users
+            .get_or_init(id, || match self.client.get_user(id) {
+                Ok(user) => Ok(user),
+                Err(err) if err.is_not_found() => Err(Failure::UserNotFound {
+                    user: id.to_owned(),
+                }
+                .into()),
+                Err(err) => Err(err.into()),
+            })
+    }
+
+    /// The user with this email, searched once per run per email (compared
+    /// case-insensitively).
+    fn search_email(&self, email: &str) -> Result<Option<User>, Step> {
+        self.searched
+            .get_or_init(&email_key(email), || self.find_email(email))
+    }
+
+    fn find_email(&self, email: &str) -> Result<Option<User>, Step> {
+        let key = email_key(email);
+        let users = self.client.search_users(email)?;
+        Ok(users
+            .into_iter()
+            .find(|u| u.email.as_deref().is_some_and(|e| email_key(e) == key)))
+    }
+
+    /// Creates the user for `email`, once per run, safely: a create that may
+    /// have landed, or an email already taken, is settled by searching.
+    fn create_user(&self, email: &str, full_name: Option<&str>) -> Result<User, Step> {
+        self.created.get_or_init(&email_key(email), || {
+            let key = self
+                .settings
+                .idempotency_keys
+                .then(|| idempotency_key(&["user", &self.settings.project, &email_key(email)]));
+            let new = NewUser { email, full_name };
+            match self.client.create_user(&new, key.as_deref()) {
+                Ok(user) => Ok(user),
+                Err(err) if err.is_auth() => Err(err.into()),
+                Err(err) if err.code() == Some("userAlreadyExists") || err.maybe_landed() => {
+                    match self.find_email(email)? {
+                        Some(user) => Ok(user),
+                        None => Err(err.into()),
+                    }
+                }
+                Err(err) => Err(err.into()),
+            }
+        })
+    }
+
+    /// Step 5: create the subscription, safely.
+    fn subscribe(
+        &self,
+        row: &RowRequest,
+        sim: &Sim,
+        plan: &Plan,
+        user: &User,
+    ) -> Result<RowResult, Step> {
+        let address = if plan.requires_address() {
+            row.address.address().ok()
+        } else {
+            None
+        };
+        let key = self
+            .settings
+            .idempotency_keys
+            .then(|| idempotency_key(&[&self.settings.project, &row.iccid, &plan.id, &user.id]));
+        let new = NewSubscription {
+            plan: &plan.id,
+            sim: &sim.id,
+            user: &user.id,
+            user_address: address.as_ref(),
+        };
+        let err = match self.client.create_subscription(&new, key.as_deref()) {
+            Ok(sub) => {
+                let message = format!("subscription {} is {}", sub.id, sub.status);
+                let mut done = RowResult::success(Outcome::Onboarded, message, &sub, sim);
+                // Some answers may not embed everything; the row knows.
+                for (cell, known) in [(&mut done.plan_id, &plan.id), (&mut done.user_id, &user.id)]
+                {
+                    if cell.is_empty() {
+                        cell.clone_from(known);
+                    }
+                }
+                return Ok(done);
+            }
+            Err(err) => err,
+        };
+        if err.is_auth() {
+            return Err(err.into());
+        }
+        let already_used = err.code() == Some("simAlreadyUsed");
+        if !already_used && !err.maybe_landed() {
+            return Err(err.into());
+        }
+        // Either the SIM has a subscription (maybe ours, from an attempt whose
+        // answer was lost), or a create may have landed: look.
+        let subs = self.live_subscriptions(sim)?;
+        let ours = subs
+            .iter()
+            .find(|s| s.plan_id() == plan.id && s.user_id() == user.id);
+        match (ours, subs.first()) {
+            (Some(sub), _) if err.maybe_landed() => Ok(RowResult::success(
+                Outcome::Onboarded,
+                format!(
+                    "subscription {} is {} (its create answer was lost; found by looking up the SIM)",
+                    sub.id, sub.status
+                ),
+                sub,
+                sim,
+            )),
+            (Some(sub), _) => Ok(RowResult::success(
+                Outcome::AlreadyOnboarded,
+                format!(
+                    "subscription {} ({}) already has this plan and user",
+                    sub.id, sub.status
+                ),
+                sub,
+                sim,
+            )),
+            (None, Some(other)) if already_used => Err(Failure::SimInUse {
+                subscription: other.id.clone(),
+                plan: other.plan_id().to_owned(),
+                user: other.user_id().to_owned(),
+                status: other.status.clone(),
+            }
+            .into()),
+            _ => Err(err.into()),
+        }
+    }
+}
+
+/// A SIM found by its ICCID must be a pSIM that is not retired.
+fn usable(sim: &Sim) -> Result<(), Step> {
+    if !sim.is_psim() {
+        let sim_type = if sim.sim_type.is_empty() {
+            "unknown SIM type".to_owned()
+        } else {
+            sim.sim_type.clone()
+        };
+        return Err(Failure::SimNotPsim { sim_type }.into());
+    }
+    if sim.status == "retired" {
+        return Err(Failure::SimRetired.into());
+    }
+    Ok(())
+}
+
+/// Why `plan` cannot serve `sim`, if it cannot: status, SIM type, provider.
+fn misfit(plan: &Plan, sim: &Sim) -> Option<String> {
+    if !plan.is_available() {
+        let status = if plan.status.is_empty() {
+            "not available"
+        } else {
+            &plan.status
+        };
+        return Some(format!("the plan is {status}, not available"));
+    }
+    if !plan.supports_psim() {
+        return Some(format!(
+            "the plan supports {} SIMs, not pSIMs",
+            if plan.sim_types.is_empty() {
+                "no".to_owned()
+            } else {
+                plan.sim_types.join(" and ")
+            }
+        ));
+    }
+    // A test SIM goes with a plan of any provider.
+    if !sim.is_test() && plan.provider != sim.provider {
+        return Some(format!(
+            "the plan is for provider {}, the SIM is from provider {}",
+            plan.provider, sim.provider
+        ));
+    }
+    None
+}
+
+/// ICCIDs compare without the `F` padding of 19-digit ones, ignoring case.
+fn same_iccid(a: &str, b: &str) -> bool {
+    let strip = |s: &str| s.trim().trim_end_matches(['F', 'f']).to_owned();
+    strip(a) == strip(b)
+}
+
+/// Emails compare case-insensitively, without surrounding blanks.
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A deterministic `Idempotency-Key`: the hex SHA-256 of the parts, so that a
+/// retry, or a rerun, of the same create sends the same key.
+pub fn idempotency_key(parts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(b"simboard");
+    for part in parts {
+        hash.update([0u8]);
+        hash.update(part.as_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(json: &str) -> Plan {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn sim(provider: &str) -> Sim {
+        serde_json::from_str(&format!(
+            r#"{{"id":"sim_1","iccid":"89","type":"pSIM","provider":"{provider}","status":"inactive"}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_plan_misfits_by_status_then_type_then_provider() {
+        let archived =
+            plan(r#"{"id":"a","status":"archived","simTypes":["pSIM"],"provider":"p4"}"#);
+        assert!(misfit(&archived, &sim("p4")).unwrap().contains("archived"));
+        let esim = plan(r#"{"id":"e","status":"available","simTypes":["eSIM"],"provider":"p4"}"#);
+        assert!(misfit(&esim, &sim("p4")).unwrap().contains("eSIM"));
+        let p9 = plan(r#"{"id":"n","status":"available","simTypes":["pSIM"],"provider":"p9"}"#);
+        assert!(misfit(&p9, &sim("p4")).unwrap().contains("provider p9"));
+        assert_eq!(misfit(&p9, &sim("p9")), None);
+        assert_eq!(
+            misfit(&p9, &sim("test")),
+            None,
+            "a test SIM fits any provider"
+        );
+    }
+
+    #[test]
+    fn idempotency_keys_are_stable_and_distinct() {
+        let a = idempotency_key(&["p", "8988", "pln_1", "usr_1"]);
+        assert_eq!(a, idempotency_key(&["p", "8988", "pln_1", "usr_1"]));
+        assert_ne!(a, idempotency_key(&["p", "8988", "pln_1", "usr_2"]));
+        assert_ne!(a, idempotency_key(&["p", "8988pln_1", "", "usr_1"]));
+        assert_eq!(a.len(), 64);
+    }
+
+    #[test]
+    fn emails_and_iccids_compare_loosely() {
+        assert_eq!(email_key(" Ann@Example.COM "), "ann@example.com");
+        assert!(same_iccid("8988307000000753711F", "8988307000000753711"));
+        assert!(!same_iccid("89883070000007537119", "89883070000007537118"));
+    }
+
+    #[test]
+    fn an_address_needs_line1_city_and_country() {
+        let cells = AddressCells {
+            line1: Some("1 Main St".into()),
+            country: Some("DE".into()),
+            ..Default::default()
+        };
+        assert_eq!(cells.address(), Err(vec!["address_city"]));
+        let full = AddressCells {
+            city: Some("Berlin".into()),
+            ..cells
+        };
+        assert_eq!(full.address().unwrap().city, "Berlin");
+    }
+
+    #[test]
+    fn failures_have_stable_codes() {
+        assert_eq!(Failure::SimNotFound.code(), "sim_not_found");
+        assert!(Failure::SimNotFound.to_string().contains("associated"));
+        let ambiguous = Failure::PlanAmbiguous {
+            candidates: vec!["pln_a (A)".into(), "pln_b (B)".into()],
+        };
+        assert_eq!(ambiguous.code(), "plan_ambiguous");
+        assert!(ambiguous.to_string().contains("pln_a (A), pln_b (B)"));
+    }
+}

@@ -1,9 +1,43 @@
-//! `simboard run`: drives many rows through [`crate::onboard`]. (Being written: see issue 4.)
+//! `simboard run`: drives every row of a manifest through validation and
+//! [`crate::onboard`], many at once, and writes one result per row, in order.
+//!
+//! The shape: a preflight (token, project, `--plan`) sends the first request
+//! and lists the plans once. Then a feeder thread reads and validates the
+//! manifest chunk by chunk (with the same [`Validator`] as `validate`), answers
+//! invalid rows (and rows kept by `--resume`) itself, and queues the others to
+//! `--concurrency` worker threads that share one [`Client`] (and so one pacer).
+//! Every finished row goes to this thread, which
+//!
+//! - appends it to the journal (`<results>.journal`, one `write` per row), so
+//!   that a SIGKILL loses nothing that had finished;
+//! - puts rows back in manifest order (a small reorder buffer: workers take
+//!   rows in order, so only rows still in flight leave gaps) and streams them
+//!   to `<results>.tmp`, renamed over the result file at the end, when the
+//!   journal is removed.
+//!
+//! `--resume` reads the previous result file and the journal (the journal
+//! wins) and keeps every row that finished for good; the rest run again.
+//! Ctrl-C (or a token refused in mid-run) stops the feeding; rows in flight
+//! finish and the finished rows are written, in order, to the result file.
 
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
+use crate::exit::{Fatal, Partial};
+use crate::gigs::{Client, ClientConfig, Error, Log};
 use crate::iccid::CheckDigit;
-use crate::manifest::ManifestOptions;
+use crate::manifest::{Manifest, ManifestOptions, Row};
+use crate::onboard::{AddressCells, Context, RowRequest, Settings};
+use crate::progress;
+use crate::results::{self, Outcome, Output, ResultRow, ResultWriter};
+use crate::summary::{thousands, Summary};
+use crate::validate::{Validator, CHUNK_ROWS};
 
 /// The API token. Its `Debug` never shows the value, so it cannot leak into logs.
 #[derive(Clone)]
@@ -62,9 +96,900 @@ pub struct RunConfig {
     pub quiet: bool,
 }
 
+/// Set by Ctrl-C (and SIGTERM): take no new rows.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
 /// Runs the pipeline over a manifest (`simboard run`).
-pub fn run(_config: &RunConfig) -> Result<crate::summary::Summary, crate::exit::Fatal> {
-    Err(crate::exit::Fatal::before_results(
-        "simboard run is not written yet",
-    ))
+pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
+    let started = Instant::now();
+    let output = results::resolve_output(&config.manifest, config.output.as_deref())
+        .map_err(Fatal::before_results)?;
+    if config.resume && output == Output::Stdout {
+        return Err(Fatal::before_results(
+            "--resume needs a result file: pass the -o of the interrupted run, not -o -",
+        ));
+    }
+    let journal_path = match &output {
+        Output::File(path) => Some(journal_path(path)),
+        Output::Stdout => None,
+    };
+    if let Some(journal) = &journal_path {
+        if !config.resume && journal.exists() {
+            return Err(Fatal::before_results(format!(
+                "{} holds the results of an interrupted run; continue it with --resume \
+                 (or delete the file to start over)",
+                journal.display()
+            )));
+        }
+    }
+
+    // Reading the manifest once first finds an unreadable file before any
+    // request, and gives the progress bar its length.
+    let total = count_rows(config)?;
+    // The sandbox must outlive every request of the run.
+    let (_sandbox, api) = connect(config)?;
+    let bar = progress::rows(0, config.quiet);
+    let log: Option<Log> = config.verbose.then(|| {
+        let bar = bar.clone();
+        let visible = progress::visible(config.quiet);
+        Arc::new(move |line: &str| {
+            if visible {
+                bar.println(line);
+            } else {
+                eprintln!("{line}");
+            }
+        }) as Log
+    });
+    let client = Client::new(ClientConfig {
+        base_url: api.url.clone(),
+        project: api.project.clone(),
+        token: api.token.clone(),
+        max_retries: config.max_retries,
+        rate: config.rate,
+        connections: config.concurrency,
+        log,
+    })
+    .map_err(Fatal::before_results)?;
+    let catalogue = preflight(&client, &api, config.plan.as_deref())?;
+    let kept = if config.resume {
+        load_previous(&output, journal_path.as_deref())?
+    } else {
+        HashMap::new()
+    };
+    let kept_count = kept.len() as u64;
+
+    let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
+        .map_err(Fatal::before_results)?;
+    let columns = Columns::find(&manifest);
+    let extra_headers: Vec<String> = columns
+        .extra
+        .iter()
+        .map(|&i| manifest.headers()[i].clone())
+        .collect();
+    let mut sink = Sink::open(&output, journal_path.as_deref(), &extra_headers)?;
+
+    let context = Context::new(
+        client.clone(),
+        Settings {
+            project: api.project.clone(),
+            plan: config.plan.clone(),
+            user: config.user.clone(),
+            dry_run: config.dry_run,
+            idempotency_keys: config.idempotency_keys,
+        },
+        catalogue,
+    );
+    INTERRUPTED.store(false, Ordering::SeqCst);
+    watch_ctrl_c();
+
+    bar.set_length(total);
+    let stop = AtomicBool::new(false);
+    let fatal: Mutex<Option<String>> = Mutex::new(None);
+    let mut summary = Summary::default();
+    let mut fresh_successes = 0u64;
+    let mut write_error: Option<io::Error> = None;
+    let shared = Shared {
+        stop: &stop,
+        fatal: &fatal,
+    };
+
+    std::thread::scope(|scope| {
+        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(config.concurrency * 2);
+        let (done_tx, done_rx) = mpsc::channel::<Finished>();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        for _ in 0..config.concurrency {
+            let (jobs, done) = (Arc::clone(&job_rx), done_tx.clone());
+            let context = &context;
+            scope.spawn(move || work(context, &jobs, &done, shared));
+        }
+        let feeder_done = done_tx;
+        let manifest = &mut manifest;
+        let columns = &columns;
+        let kept = &kept;
+        scope.spawn(move || {
+            if let Err(message) = feed(
+                config,
+                manifest,
+                columns,
+                kept,
+                &job_tx,
+                &feeder_done,
+                shared,
+            ) {
+                shared.fail(message);
+            }
+        });
+        for finished in done_rx.iter() {
+            let outcome = finished.row.outcome;
+            summary.record(outcome, &finished.row.reason);
+            if finished.fresh && outcome.is_success() && outcome != Outcome::Invalid {
+                fresh_successes += 1;
+            }
+            if write_error.is_none() {
+                if let Err(err) = sink.push(finished) {
+                    write_error = Some(err);
+                    shared.fail(String::new());
+                }
+            }
+            bar.inc(1);
+            bar.set_message(format!(
+                "onboarded {} · failed {}",
+                thousands(
+                    summary.count(Outcome::Onboarded) + summary.count(Outcome::AlreadyOnboarded)
+                ),
+                thousands(summary.count(Outcome::Failed) + summary.count(Outcome::Invalid)),
+            ));
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                stop.store(true, Ordering::SeqCst);
+            }
+        }
+    });
+    bar.finish_and_clear();
+
+    let written = sink.rows_finished();
+    let partial = |rows| match &output {
+        Output::Stdout => Partial::Stdout { rows },
+        Output::File(path) => Partial::File {
+            path: path.clone(),
+            rows,
+        },
+    };
+    if let Some(err) = write_error {
+        return Err(Fatal::new(
+            format!("cannot write the results to {output}: {err}"),
+            match &journal_path {
+                Some(j) => Partial::File {
+                    path: j.clone(),
+                    rows: written,
+                },
+                None => Partial::Stdout { rows: written },
+            },
+        ));
+    }
+    sink.finish().map_err(|err| {
+        Fatal::new(
+            format!("cannot write the results to {output}: {err}"),
+            Partial::Nothing,
+        )
+    })?;
+
+    let fatal = fatal.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(message) = fatal {
+        return Err(Fatal::new(message, partial(written)));
+    }
+    if written < total {
+        let how = match &output {
+            Output::File(_) => "to finish, run the same command again with --resume",
+            Output::Stdout => "to be able to resume, run with -o FILE instead of -o -",
+        };
+        return Err(Fatal::new(
+            format!(
+                "interrupted: {} of {} rows finished; {how}",
+                thousands(written),
+                thousands(total)
+            ),
+            partial(written),
+        ));
+    }
+
+    summary.elapsed = started.elapsed();
+    let counts = client.counts();
+    let per_sim = if fresh_successes > 0 {
+        format!(
+            ", {:.2} per onboarded SIM",
+            counts.requests as f64 / fresh_successes as f64
+        )
+    } else {
+        String::new()
+    };
+    summary.notes.push(format!(
+        "requests: {} sent, {} retries, {} answered 429{per_sim}",
+        thousands(counts.requests),
+        thousands(counts.retries),
+        thousands(counts.refused),
+    ));
+    if let Some(pace) = client.pace() {
+        summary.notes.push(format!(
+            "pace: {pace:.0} requests/s (learnt from 429 answers or --rate)"
+        ));
+    }
+    if config.resume {
+        summary.notes.push(format!(
+            "kept {} rows finished by the previous run",
+            thousands(kept_count)
+        ));
+    }
+    if config.dry_run {
+        summary
+            .notes
+            .push("dry run: nothing was created".to_owned());
+    }
+    summary.notes.push(format!("results: {output}"));
+    Ok(summary)
+}
+
+/// What the threads of a run share to stop it.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    stop: &'a AtomicBool,
+    fatal: &'a Mutex<Option<String>>,
+}
+
+impl Shared<'_> {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst) || INTERRUPTED.load(Ordering::SeqCst)
+    }
+
+    /// Stops the run; the first non-empty message is the one reported.
+    fn fail(&self, message: String) {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut fatal = self.fatal.lock().unwrap_or_else(|e| e.into_inner());
+        if fatal.is_none() && !message.is_empty() {
+            *fatal = Some(message);
+        }
+    }
+}
+
+fn watch_ctrl_c() {
+    // A handler can be set once per process; a second run in the same
+    // process (tests) keeps the first one, which sets the same flag.
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            eprintln!(
+                "simboard: interrupted twice; stopping now (the journal keeps every finished row)"
+            );
+            std::process::exit(crate::exit::Exit::Fatal.code());
+        }
+        eprintln!(
+            "simboard: interrupted; finishing the rows in flight (press Ctrl-C again to quit at once)"
+        );
+    });
+}
+
+/// A row for a worker.
+struct Job {
+    seq: u64,
+    line: u64,
+    request: RowRequest,
+    extra: Vec<String>,
+}
+
+/// A row with its result; `seq` is its rank in the manifest.
+struct Finished {
+    seq: u64,
+    row: ResultRow,
+    /// False for rows kept from the previous run (already in a file).
+    fresh: bool,
+}
+
+fn work(
+    context: &Context,
+    jobs: &Mutex<Receiver<Job>>,
+    done: &Sender<Finished>,
+    shared: Shared<'_>,
+) {
+    loop {
+        let job = match jobs.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        // After Ctrl-C, queued rows are left for --resume.
+        if shared.stopped() {
+            continue;
+        }
+        match context.onboard(&job.request) {
+            Ok(result) => {
+                let row = ResultRow {
+                    line: job.line,
+                    iccid: job.request.iccid,
+                    outcome: result.outcome(),
+                    reason: result.reason.to_owned(),
+                    message: result.message,
+                    sim_id: result.sim_id,
+                    plan_id: result.plan_id,
+                    user_id: result.user_id,
+                    subscription_id: result.subscription_id,
+                    extra: job.extra,
+                };
+                if done
+                    .send(Finished {
+                        seq: job.seq,
+                        row,
+                        fresh: true,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(stop) => shared.fail(stop.0),
+        }
+    }
+}
+
+/// Reads and validates the manifest, answers what needs no API call, and
+/// queues the rest.
+fn feed(
+    config: &RunConfig,
+    manifest: &mut Manifest,
+    columns: &Columns,
+    kept: &HashMap<u64, ResultRow>,
+    jobs: &SyncSender<Job>,
+    done: &Sender<Finished>,
+    shared: Shared<'_>,
+) -> Result<(), String> {
+    let mut validator = Validator::new(config.check_digit);
+    let mut rows: Vec<Row> = Vec::new();
+    let mut seq = 0u64;
+    loop {
+        let n = manifest
+            .read_chunk(&mut rows, CHUNK_ROWS)
+            .map_err(|err| err.to_string())?;
+        let checked = validator.check_chunk(&rows[..n], columns.iccid);
+        for (row, checked) in rows[..n].iter().zip(checked) {
+            if shared.stopped() {
+                return Ok(());
+            }
+            let extra: Vec<String> = columns
+                .extra
+                .iter()
+                .map(|&i| row.get(i).to_owned())
+                .collect();
+            let this = seq;
+            seq += 1;
+            if let Some(previous) = kept.get(&row.line) {
+                if previous.iccid != checked.iccid() {
+                    return Err(format!(
+                        "the previous results do not match this manifest: line {} has ICCID {} \
+                         there and {} here; resume with the same manifest, or choose another -o",
+                        row.line,
+                        previous.iccid,
+                        checked.iccid()
+                    ));
+                }
+                let finished = Finished {
+                    seq: this,
+                    row: ResultRow {
+                        extra,
+                        ..previous.clone()
+                    },
+                    fresh: false,
+                };
+                if done.send(finished).is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+            let Some(iccid) = checked.valid_iccid() else {
+                let result = ResultRow {
+                    reason: checked.reason().to_owned(),
+                    message: checked.message(),
+                    extra,
+                    ..ResultRow::new(checked.line, checked.iccid().to_owned(), Outcome::Invalid)
+                };
+                if done
+                    .send(Finished {
+                        seq: this,
+                        row: result,
+                        fresh: true,
+                    })
+                    .is_err()
+                {
+                    return Ok(());
+                }
+                continue;
+            };
+            let job = Job {
+                seq: this,
+                line: row.line,
+                request: columns.request(row, iccid),
+                extra,
+            };
+            if jobs.send(job).is_err() {
+                return Ok(());
+            }
+        }
+        if n < CHUNK_ROWS {
+            return Ok(());
+        }
+    }
+}
+
+/// Where the manifest's optional columns are.
+struct Columns {
+    iccid: usize,
+    plan: Option<usize>,
+    user: Option<usize>,
+    email: Option<usize>,
+    full_name: Option<usize>,
+    address: [Option<usize>; 6],
+    /// Every column but the ICCID's, carried into the results.
+    extra: Vec<usize>,
+}
+
+impl Columns {
+    fn find(manifest: &Manifest) -> Self {
+        Columns {
+            iccid: manifest.iccid_column(),
+            plan: manifest.column(&["plan", "plan_id"]),
+            user: manifest.column(&["user", "user_id"]),
+            email: manifest.column(&["email", "e-mail", "email_address"]),
+            full_name: manifest.column(&["full_name", "user_full_name"]),
+            address: [
+                manifest.column(&["address_line1", "address_line_1"]),
+                manifest.column(&["address_line2", "address_line_2"]),
+                manifest.column(&["address_city"]),
+                manifest.column(&["address_postal_code", "address_zip"]),
+                manifest.column(&["address_state"]),
+                manifest.column(&["address_country"]),
+            ],
+            extra: manifest.other_columns(),
+        }
+    }
+
+    fn request(&self, row: &Row, iccid: &str) -> RowRequest {
+        let cell = |column: Option<usize>| {
+            column
+                .map(|i| row.get(i).trim())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let [line1, line2, city, postal_code, state, country] = self.address.map(cell);
+        RowRequest {
+            iccid: iccid.to_owned(),
+            plan: cell(self.plan),
+            user: cell(self.user),
+            email: cell(self.email),
+            full_name: cell(self.full_name),
+            address: AddressCells {
+                line1,
+                line2,
+                city,
+                postal_code,
+                state,
+                country,
+            },
+        }
+    }
+}
+
+/// Counts the rows, for the progress bar and the end-of-run check.
+fn count_rows(config: &RunConfig) -> Result<u64, Fatal> {
+    let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
+        .map_err(Fatal::before_results)?;
+    let mut rows = Vec::new();
+    let mut total = 0u64;
+    loop {
+        let n = manifest
+            .read_chunk(&mut rows, CHUNK_ROWS)
+            .map_err(Fatal::before_results)?;
+        total += n as u64;
+        if n < CHUNK_ROWS {
+            return Ok(total);
+        }
+    }
+}
+
+/// `<results>.journal`, beside the result file.
+pub fn journal_path(results: &Path) -> PathBuf {
+    let mut name = results.as_os_str().to_owned();
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+fn temp_path(results: &Path) -> PathBuf {
+    let mut name = results.as_os_str().to_owned();
+    name.push(".tmp");
+    PathBuf::from(name)
+}
+
+/// True for a row that finished for good: `--resume` does not send it again.
+/// A dry run's `would_onboard`, and `api_error` (retries ran out), run again.
+pub fn is_final(row: &ResultRow) -> bool {
+    match row.outcome {
+        Outcome::Onboarded | Outcome::AlreadyOnboarded | Outcome::Invalid => true,
+        Outcome::Failed => row.reason != "api_error",
+        Outcome::Valid | Outcome::WouldOnboard => false,
+    }
+}
+
+/// The rows of the previous result file and journal that `--resume` keeps,
+/// by line. The journal is newer, so its rows win.
+fn load_previous(
+    output: &Output,
+    journal: Option<&Path>,
+) -> Result<HashMap<u64, ResultRow>, Fatal> {
+    let mut kept = HashMap::new();
+    let Output::File(results) = output else {
+        return Ok(kept);
+    };
+    let mut found = false;
+    for path in [Some(results.as_path()), journal].into_iter().flatten() {
+        if !path.exists() {
+            continue;
+        }
+        found = true;
+        let (_, rows) = results::read_results(path).map_err(|err| {
+            Fatal::before_results(format!("cannot read {} to resume: {err}", path.display()))
+        })?;
+        for row in rows {
+            if is_final(&row) {
+                kept.insert(row.line, row);
+            } else {
+                kept.remove(&row.line);
+            }
+        }
+    }
+    if !found {
+        return Err(Fatal::before_results(format!(
+            "--resume found nothing to resume: neither {} nor its journal exists; \
+             pass the -o of the interrupted run, or drop --resume",
+            results.display()
+        )));
+    }
+    Ok(kept)
+}
+
+/// Where finished rows go: the journal at once, the ordered file as soon as
+/// every row before it has finished.
+struct Sink {
+    journal: Option<File>,
+    journal_path: Option<PathBuf>,
+    ordered: ResultWriter<Box<dyn Write + Send>>,
+    output: Output,
+    waiting: BTreeMap<u64, ResultRow>,
+    next: u64,
+    buf: Vec<u8>,
+    finished: u64,
+}
+
+impl Sink {
+    fn open(
+        output: &Output,
+        journal_path: Option<&Path>,
+        extra_headers: &[String],
+    ) -> Result<Sink, Fatal> {
+        let cannot = |path: &Path, err: io::Error| {
+            Fatal::before_results(format!("cannot create {}: {err}", path.display()))
+        };
+        let journal = match journal_path {
+            Some(path) => Some(open_journal(path, extra_headers).map_err(|e| cannot(path, e))?),
+            None => None,
+        };
+        let out: Box<dyn Write + Send> = match output {
+            Output::Stdout => {
+                results::open_output(output).map_err(|e| cannot(Path::new("-"), e))?
+            }
+            Output::File(path) => {
+                let temp = temp_path(path);
+                Box::new(io::BufWriter::with_capacity(
+                    256 * 1024,
+                    File::create(&temp).map_err(|e| cannot(&temp, e))?,
+                ))
+            }
+        };
+        let ordered = ResultWriter::new(out, extra_headers).map_err(|err| {
+            Fatal::before_results(format!("cannot write the results to {output}: {err}"))
+        })?;
+        Ok(Sink {
+            journal,
+            journal_path: journal_path.map(Path::to_owned),
+            ordered,
+            output: output.clone(),
+            waiting: BTreeMap::new(),
+            next: 0,
+            buf: Vec::with_capacity(512),
+            finished: 0,
+        })
+    }
+
+    fn push(&mut self, finished: Finished) -> io::Result<()> {
+        if finished.fresh {
+            if let Some(journal) = &mut self.journal {
+                self.buf.clear();
+                encode(&mut self.buf, &finished.row);
+                // One write per row, straight to the file: once it returns,
+                // a SIGKILL cannot take the row back.
+                journal.write_all(&self.buf)?;
+            }
+        }
+        self.finished += 1;
+        self.waiting.insert(finished.seq, finished.row);
+        while let Some(row) = self.waiting.remove(&self.next) {
+            self.ordered.write(&row)?;
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    fn rows_finished(&self) -> u64 {
+        self.finished
+    }
+
+    /// Writes what is left in order (after Ctrl-C, with gaps), puts the result
+    /// file in place and drops the journal, whose rows are all in it.
+    fn finish(mut self) -> io::Result<()> {
+        for (_, row) in std::mem::take(&mut self.waiting) {
+            self.ordered.write(&row)?;
+        }
+        let mut out = self.ordered.into_inner()?;
+        out.flush()?;
+        drop(out);
+        if let Output::File(path) = &self.output {
+            std::fs::rename(temp_path(path), path)?;
+        }
+        if let Some(journal) = self.journal_path {
+            drop(self.journal);
+            std::fs::remove_file(journal)?;
+        }
+        Ok(())
+    }
+}
+
+fn encode(buf: &mut Vec<u8>, row: &ResultRow) {
+    results::encode_row(
+        buf,
+        row.line,
+        [
+            &row.iccid,
+            row.outcome.as_str(),
+            &row.reason,
+            &row.message,
+            &row.sim_id,
+            &row.plan_id,
+            &row.user_id,
+            &row.subscription_id,
+        ],
+        row.extra.iter().map(String::as_bytes),
+    );
+}
+
+/// Opens the journal for appending; a new one starts with the header, and a
+/// line torn by a kill is ended so the next row starts on its own line.
+fn open_journal(path: &Path, extra_headers: &[String]) -> io::Result<File> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)?;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        let writer = ResultWriter::new(&mut file, extra_headers)?;
+        writer.into_inner()?;
+    } else {
+        let mut last = [0u8; 1];
+        file.seek(SeekFrom::End(-1))?;
+        file.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            file.write_all(b"\n")?;
+        }
+    }
+    Ok(file)
+}
+
+/// The API a run talks to, once settled.
+struct Api {
+    url: String,
+    project: String,
+    token: Token,
+}
+
+/// Settles the target: starts the sandbox, or checks the URL and the token.
+fn connect(config: &RunConfig) -> Result<(Option<Sandbox>, Api), Fatal> {
+    match &config.target {
+        Target::Sandbox => {
+            let sandbox = Sandbox::start(config)?;
+            let api = sandbox.api();
+            Ok((Some(sandbox), api))
+        }
+        Target::Api {
+            url,
+            project,
+            token,
+            allow_insecure_http,
+        } => {
+            check_url(url, *allow_insecure_http).map_err(Fatal::before_results)?;
+            let token = token.clone().ok_or_else(|| {
+                Fatal::before_results(
+                    "no token: set GIGS_TOKEN to your Gigs API key (it is never taken from a flag); \
+                     or try --sandbox",
+                )
+            })?;
+            Ok((
+                None,
+                Api {
+                    url: url.clone(),
+                    project: project.clone(),
+                    token,
+                },
+            ))
+        }
+    }
+}
+
+/// `https://` anywhere; plain `http://` only to this machine, unless allowed.
+pub fn check_url(url: &str, allow_insecure_http: bool) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|err| format!("the API URL {url:?} is not a URL: {err}"))?;
+    let host = parsed.host_str().unwrap_or("");
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback || allow_insecure_http => Ok(()),
+        "http" => Err(format!(
+            "refusing plain http:// to {}: the token would travel unencrypted; use https://, \
+             or pass --allow-insecure-http if you must",
+            parsed.host_str().unwrap_or("?")
+        )),
+        other => Err(format!(
+            "the API URL must start with https://, not {other}://"
+        )),
+    }
+}
+
+/// Checks the token, the project and `--plan` before any row, and returns
+/// the project's available plans. Any failure is fatal.
+fn preflight(
+    client: &Client,
+    api: &Api,
+    plan: Option<&str>,
+) -> Result<Vec<crate::gigs::types::Plan>, Fatal> {
+    let plans = client.list_plans().map_err(|err| {
+        Fatal::before_results(match &err {
+            e if e.is_auth() => format!("the API refused the token ({err}); check GIGS_TOKEN"),
+            e if e.is_not_found() => format!(
+                "project {:?} was not found ({err}); check GIGS_PROJECT or --project",
+                api.project
+            ),
+            Error::Transport { .. } => format!("cannot reach the API at {}: {err}", api.url),
+            _ => format!("the preflight failed: {err}"),
+        })
+    })?;
+    let available: Vec<_> = plans.into_iter().filter(|p| p.is_available()).collect();
+    if let Some(id) = plan {
+        let found = match available.iter().find(|p| p.id == id) {
+            Some(plan) => plan.clone(),
+            None => client.get_plan(id).map_err(|err| {
+                Fatal::before_results(match &err {
+                    e if e.is_not_found() => {
+                        format!("--plan {id}: no such plan in project {}", api.project)
+                    }
+                    e if e.is_auth() => {
+                        format!("the API refused the token ({err}); check GIGS_TOKEN")
+                    }
+                    _ => format!("--plan {id}: cannot look it up: {err}"),
+                })
+            })?,
+        };
+        if !found.is_available() {
+            return Err(Fatal::before_results(format!(
+                "--plan {}: the plan is {}, not available",
+                found.label(),
+                if found.status.is_empty() {
+                    "not available"
+                } else {
+                    &found.status
+                }
+            )));
+        }
+        if !found.supports_psim() {
+            return Err(Fatal::before_results(format!(
+                "--plan {}: the plan does not support pSIMs (it supports {})",
+                found.label(),
+                found.sim_types.join(", ")
+            )));
+        }
+    }
+    Ok(available)
+}
+
+/// `--sandbox`: an emulator in this process, stocked with the manifest's
+/// valid ICCIDs as inactive pSIMs. It stops when the run ends.
+struct Sandbox(crate::emulator::Emulator);
+
+impl Sandbox {
+    fn start(config: &RunConfig) -> Result<Sandbox, Fatal> {
+        let (iccids, _) = crate::validate::valid_iccids(
+            &config.manifest,
+            &config.manifest_options,
+            config.check_digit,
+        )
+        .map_err(Fatal::before_results)?;
+        let emulator = crate::emulator::Emulator::start(crate::emulator::EmulatorConfig {
+            inventory_iccids: iccids,
+            ..Default::default()
+        })
+        .map_err(|err| {
+            Fatal::before_results(format!("cannot start the sandbox emulator: {err:#}"))
+        })?;
+        Ok(Sandbox(emulator))
+    }
+
+    fn api(&self) -> Api {
+        Api {
+            url: self.0.url().to_owned(),
+            project: self.0.project().to_owned(),
+            token: Token::new(self.0.token().to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_only_to_loopback() {
+        assert!(check_url("https://api.gigs.com", false).is_ok());
+        assert!(check_url("http://127.0.0.1:8080", false).is_ok());
+        assert!(check_url("http://localhost:1", false).is_ok());
+        assert!(check_url("http://[::1]:1", false).is_ok());
+        let refused = check_url("http://api.gigs.com", false).unwrap_err();
+        assert!(refused.contains("--allow-insecure-http"), "{refused}");
+        assert!(check_url("http://10.0.0.2", true).is_ok());
+        assert!(check_url("ftp://x", true).is_err());
+        assert!(check_url("not a url", false).is_err());
+    }
+
+    #[test]
+    fn final_rows_are_kept_by_resume() {
+        let row = |outcome, reason: &str| ResultRow {
+            reason: reason.to_owned(),
+            ..ResultRow::new(2, "89", outcome)
+        };
+        assert!(is_final(&row(Outcome::Onboarded, "")));
+        assert!(is_final(&row(Outcome::AlreadyOnboarded, "")));
+        assert!(is_final(&row(Outcome::Invalid, "duplicate")));
+        assert!(is_final(&row(Outcome::Failed, "sim_in_use")));
+        assert!(!is_final(&row(Outcome::Failed, "api_error")));
+        assert!(!is_final(&row(Outcome::WouldOnboard, "")));
+    }
+
+    #[test]
+    fn the_journal_sits_beside_the_results() {
+        assert_eq!(
+            journal_path(Path::new("/x/m.results.csv")),
+            Path::new("/x/m.results.csv.journal")
+        );
+    }
+
+    #[test]
+    fn a_torn_journal_line_is_ended_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv.journal");
+        drop(open_journal(&path, &[]).unwrap());
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"2,8988,onboar").unwrap();
+        drop(file);
+        let mut file = open_journal(&path, &[]).unwrap();
+        file.write_all(b"3,8989,invalid,duplicate,,,,,\n").unwrap();
+        let (_, rows) = results::read_results(&path).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].line, 3);
+    }
 }

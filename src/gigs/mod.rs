@@ -1,1 +1,13 @@
-//! The Gigs Core API client. (Being written: see issue 4.)
+//! The Gigs Core API client, written from the API reference alone.
+//!
+//! [`client`] is the one place requests are sent and answers mapped to typed
+//! errors; [`types`] holds the wire structs; [`retry`] decides, as a pure
+//! function, whether an attempt is sent again; [`pace`] spaces requests so the
+//! run learns the API's rate limit instead of bouncing off it.
+
+pub mod client;
+pub mod pace;
+pub mod retry;
+pub mod types;
+
+pub use client::{ApiError, Client, ClientConfig, Counts, Error, Log};

@@ -1,0 +1,84 @@
+//! A scripted HTTP server for the few answers the emulator cannot be made to
+//! give (a retired SIM, a token revoked in mid-run). It speaks just enough
+//! HTTP/1.1: one request per connection, answered by a closure from the
+//! method, the path and the request's rank, then closed.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub struct Stub {
+    pub url: String,
+    pub requests: Arc<AtomicUsize>,
+}
+
+type Script = dyn Fn(&str, &str, usize) -> (u16, String) + Send + Sync;
+
+impl Stub {
+    pub fn start(
+        script: impl Fn(&str, &str, usize) -> (u16, String) + Send + Sync + 'static,
+    ) -> Stub {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&requests);
+        let script: Arc<Script> = Arc::new(script);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (count, script) = (Arc::clone(&count), Arc::clone(&script));
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream);
+                    let mut first = String::new();
+                    if reader.read_line(&mut first).is_err() {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap_or(0);
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    let _ = reader.read_exact(&mut body);
+                    let mut parts = first.split_whitespace();
+                    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                    let rank = count.fetch_add(1, Ordering::SeqCst);
+                    let (status, body) = script(method, path, rank);
+                    let answer = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = reader.get_mut().write_all(answer.as_bytes());
+                });
+            }
+        });
+        Stub { url, requests }
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// One p4 pSIM plan, as the plan list answers it.
+pub const PLANS: &str = r#"{"object":"list","items":[{"object":"plan","id":"pln_1","name":"One","provider":"p4","simTypes":["pSIM"],"status":"available","requirements":{"address":"none"}}],"moreItemsAfter":null,"moreItemsBefore":null}"#;
+
+pub fn sim(id: &str, status: &str) -> String {
+    format!(
+        r#"{{"object":"list","items":[{{"object":"sim","id":"{id}","iccid":"89883070000007537119","type":"pSIM","provider":"p4","status":"{status}"}}],"moreItemsAfter":null}}"#
+    )
+}
+
+pub const UNAUTHENTICATED: &str =
+    r#"{"object":"error","type":"unauthenticated","message":"Invalid authorization token"}"#;

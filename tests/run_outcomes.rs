@@ -1,0 +1,532 @@
+//! `simboard run` against the emulator, one story per outcome: a manifest is
+//! written, the real binary runs over HTTP, and each line's outcome and
+//! reason are read back from the result CSV and checked against the
+//! emulator's state.
+
+#[path = "common/run_env.rs"]
+mod env;
+
+use env::*;
+use serde_json::json;
+
+#[test]
+fn a_clean_manifest_is_onboarded_with_automatic_plan_pairing() {
+    let sims = iccids(1, 6);
+    let world = World::with_stock(&sims);
+    let rows: Vec<String> = sims
+        .iter()
+        .enumerate()
+        .map(|(i, iccid)| {
+            let who = ["ana@acme.example", "Ops@Acme.example"][i % 2];
+            format!("{iccid},{who},Person {i},TRK-{i}")
+        })
+        .collect();
+    world.write("m.csv", &manifest("iccid,email,full_name,device_id", &rows));
+
+    let out = world.run(&["m.csv", "-o", "r.csv"]);
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = world.plan_where("plain p4 pSIM plan", plain_p4_psim);
+    let lines = results(&world.path("r.csv"));
+    assert_eq!(lines.len(), 6);
+    for (l, iccid) in lines.iter().zip(&sims) {
+        assert_eq!(l.outcome, "onboarded", "line {}: {}", l.line, l.message);
+        assert_eq!(&l.iccid, iccid);
+        assert_eq!(
+            l.plan_id, plan,
+            "line {} is paired with the one plain p4 plan",
+            l.line
+        );
+        assert!(l.sim_id.starts_with("sim_") && l.user_id.starts_with("usr_"));
+        assert!(l.subscription_id.starts_with("sub_"));
+        assert!(
+            l.message.contains("pending") || l.message.contains("active"),
+            "line {}: {}",
+            l.line,
+            l.message
+        );
+        assert_eq!(
+            l.extra[2],
+            format!("TRK-{}", l.line - 2),
+            "manifest columns carried"
+        );
+    }
+    assert_eq!(world.counter("usersCreated"), 2, "one user per email");
+    assert_eq!(world.counter("subscriptionsCreated"), 6);
+    assert!(
+        stderr(&out).contains("per onboarded SIM"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn sim_problems_each_have_their_reason_and_cost_no_create() {
+    let stocked = iccids(2, 1);
+    let unknown = iccids(3, 1);
+    let world = World::with_stock(&stocked);
+    let plan = world.plan_where("plain p4 pSIM plan", plain_p4_psim);
+    let text = manifest(
+        "iccid",
+        &[
+            stocked[0].clone(),            // line 2: fine
+            unknown[0].clone(),            // line 3: not in the project
+            "89424242420000037469".into(), // line 4: the test eSIM
+            "89883070000007537118".into(), // line 5: bad check digit
+            stocked[0].clone(),            // line 6: duplicate of line 2
+        ],
+    );
+    world.write("m.csv", &text);
+
+    let out = world.run(&[
+        "m.csv",
+        "-o",
+        "r.csv",
+        "--plan",
+        &plan,
+        "--user",
+        &world.create_user("a@x.example"),
+    ]);
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = results(&world.path("r.csv"));
+    assert_eq!(lines.len(), 5);
+    assert_eq!(line(&lines, 2).outcome, "onboarded");
+    let msg = failed(&lines, 3, "sim_not_found");
+    assert!(msg.contains("associated with the project"), "{msg}");
+    let msg = failed(&lines, 4, "sim_not_psim");
+    assert!(msg.contains("eSIM"), "{msg}");
+    assert_eq!(
+        (
+            line(&lines, 5).outcome.as_str(),
+            line(&lines, 5).reason.as_str()
+        ),
+        ("invalid", "invalid_check_digit")
+    );
+    assert_eq!(
+        (
+            line(&lines, 6).outcome.as_str(),
+            line(&lines, 6).reason.as_str()
+        ),
+        ("invalid", "duplicate")
+    );
+    let state = world.state();
+    let searches = &state["counters"]["requests"]["POST /projects/{project}/sims/search"];
+    // Lines 2, 3 and 4: invalid rows cost no call.
+    assert_eq!(searches.as_u64(), Some(3), "{}", state["counters"]);
+    assert_eq!(world.counter("subscriptionsCreated"), 1);
+}
+
+#[test]
+fn a_sim_already_subscribed_is_already_onboarded_or_in_use() {
+    let sims = iccids(4, 3);
+    let world = World::with_stock(&sims);
+    let plan = world.plan_where("plain p4 pSIM plan", plain_p4_psim);
+    let ours = world.create_user("ours@x.example");
+    let theirs = world.create_user("theirs@x.example");
+    let same = world.subscribe(&plan, &world.sim_id(&sims[0]), &ours);
+    let other = world.subscribe(&plan, &world.sim_id(&sims[1]), &theirs);
+    world.write("m.csv", &manifest("iccid", &sims));
+
+    let out = world.run(&["m.csv", "-o", "r.csv", "--plan", &plan, "--user", &ours]);
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = results(&world.path("r.csv"));
+    let first = line(&lines, 2);
+    assert_eq!(first.outcome, "already_onboarded", "{}", first.message);
+    assert_eq!(first.subscription_id, same);
+    let msg = failed(&lines, 3, "sim_in_use");
+    assert!(
+        msg.contains(&other),
+        "the message names the subscription: {msg}"
+    );
+    assert_eq!(line(&lines, 4).outcome, "onboarded");
+    assert!(world.subscriptions_per_sim().values().all(|&n| n == 1));
+}
+
+#[test]
+fn explicit_plans_that_do_not_fit_say_why() {
+    let sims = iccids(5, 7);
+    let world = World::with_stock(&sims);
+    let p = |what: &str, pick: &dyn Fn(&serde_json::Value) -> bool| world.plan_where(what, pick);
+    let archived = p("archived plan", &|pl| pl["status"] == "archived");
+    let esim_only = p("eSIM-only p4 plan", &|pl| {
+        pl["provider"] == "p4" && pl["status"] == "available" && !has(pl, "simTypes", "pSIM")
+    });
+    let p9 = p("p9 pSIM plan", &|pl| {
+        pl["provider"] == "p9" && pl["status"] == "available"
+    });
+    let address = p("p4 plan needing an address", &|pl| {
+        pl["provider"] == "p4"
+            && pl["status"] == "available"
+            && requirement(pl, "address") != "none"
+    });
+    let user = world.create_user("u@x.example");
+    let rows = [
+        format!("{},{archived},,,", sims[0]),
+        format!("{},{esim_only},,,", sims[1]),
+        format!("{},{p9},,,", sims[2]),
+        format!("{},{address},,,", sims[3]),
+        format!("{},{address},1 Main St,Berlin,DE", sims[4]),
+        format!("{},pln_nope,,,", sims[5]),
+        // No plan: with an address both p4 pSIM plans fit.
+        format!("{},,1 Main St,Berlin,DE", sims[6]),
+    ];
+    world.write(
+        "m.csv",
+        &manifest(
+            "iccid,plan,address_line1,address_city,address_country",
+            &rows,
+        ),
+    );
+
+    let out = world.run(&["m.csv", "-o", "r.csv", "--user", &user]);
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = results(&world.path("r.csv"));
+    assert!(failed(&lines, 2, "plan_incompatible").contains("archived"));
+    assert!(failed(&lines, 3, "plan_incompatible").contains("eSIM"));
+    assert!(failed(&lines, 4, "plan_incompatible").contains("provider p9"));
+    assert!(failed(&lines, 5, "plan_requires_address").contains("address_line1"));
+    let with_address = line(&lines, 6);
+    assert_eq!(
+        with_address.outcome, "onboarded",
+        "{}",
+        with_address.message
+    );
+    assert_eq!(with_address.plan_id, address);
+    assert!(failed(&lines, 7, "plan_not_found").contains("pln_nope"));
+    let msg = failed(&lines, 8, "plan_ambiguous");
+    let plain = world.plan_where("plain p4 pSIM plan", plain_p4_psim);
+    assert!(msg.contains(&plain) && msg.contains(&address), "{msg}");
+    assert_eq!(world.counter("subscriptionsCreated"), 1);
+}
+
+#[test]
+fn a_provider_without_plans_has_no_compatible_plan() {
+    let sims = iccids(6, 1);
+    let world = World::start(simboard::emulator::EmulatorConfig {
+        provider: "p7".into(),
+        ..config(&sims)
+    });
+    world.write(
+        "m.csv",
+        &manifest("iccid,email", &[format!("{},a@x.example", sims[0])]),
+    );
+
+    let out = world.run(&["m.csv", "-o", "r.csv"]);
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = results(&world.path("r.csv"));
+    assert!(failed(&lines, 2, "no_compatible_plan").contains("p7"));
+    assert_eq!(
+        world.counter("usersCreated"),
+        0,
+        "no user is made for a row that fails"
+    );
+}
+
+#[test]
+fn users_come_from_the_user_column_then_email_then_the_flag() {
+    let sims = iccids(7, 5);
+    let world = World::with_stock(&sims);
+    let by_id = world.create_user("by-id@x.example");
+    let existing = world.create_user("Known@X.example");
+    let fallback = world.create_user("fallback@x.example");
+    let rows = [
+        format!("{},{by_id},someone@x.example", sims[0]),
+        format!("{},,known@x.EXAMPLE", sims[1]),
+        format!("{},,", sims[2]),
+        format!("{},usr_nope,", sims[3]),
+    ];
+    world.write("m.csv", &manifest("iccid,user,email", &rows));
+
+    let out = world.run(&["m.csv", "-o", "r.csv", "--user", &fallback]);
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = results(&world.path("r.csv"));
+    assert_eq!(line(&lines, 2).user_id, by_id, "the user column wins");
+    assert_eq!(
+        line(&lines, 3).user_id,
+        existing,
+        "emails compare case-insensitively"
+    );
+    assert_eq!(line(&lines, 4).user_id, fallback, "--user comes last");
+    assert!(failed(&lines, 5, "user_not_found").contains("usr_nope"));
+    assert_eq!(
+        world.counter("usersCreated"),
+        3,
+        "only the test's own users"
+    );
+
+    // Without --user, a row with neither column has no user.
+    world.write("n.csv", &manifest("iccid", &[sims[4].clone()]));
+    let out = world.run(&["n.csv", "-o", "n.out.csv"]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = results(&world.path("n.out.csv"));
+    assert!(failed(&lines, 2, "user_missing").contains("--user"));
+}
+
+#[test]
+fn a_dry_run_creates_nothing_and_says_what_it_would_do() {
+    let sims = iccids(8, 4);
+    let world = World::with_stock(&sims);
+    let known = world.create_user("known@x.example");
+    let rows = [
+        format!("{},known@x.example", sims[0]),
+        format!("{},new@x.example", sims[1]),
+        format!("{},new@x.example", sims[2]),
+        format!("{},", sims[3]),
+    ];
+    world.write("m.csv", &manifest("iccid,email", &rows));
+    let before = world.state();
+
+    let out = world.run(&["m.csv", "-o", "r.csv", "--dry-run"]);
+
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "line 5 has no user: {}",
+        stderr(&out)
+    );
+    let lines = results(&world.path("r.csv"));
+    let first = line(&lines, 2);
+    assert_eq!(first.outcome, "would_onboard");
+    assert_eq!(first.user_id, known);
+    assert!(!first.message.contains("create"), "{}", first.message);
+    for n in [3, 4] {
+        let l = line(&lines, n);
+        assert_eq!(l.outcome, "would_onboard");
+        assert!(l.message.contains("would create a user"), "{}", l.message);
+    }
+    failed(&lines, 5, "user_missing");
+    let after = world.state();
+    assert_eq!(after["users"], before["users"]);
+    assert_eq!(after["subscriptions"], before["subscriptions"]);
+    assert_eq!(after["counters"]["subscriptionsCreated"], json!(0));
+}
+
+#[test]
+fn one_email_shared_by_concurrent_rows_makes_one_user() {
+    let sims = iccids(9, 24);
+    let world = World::with_stock(&sims);
+    let rows: Vec<String> = sims
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            format!(
+                "{s},{},Fleet Ops",
+                ["fleet@x.example", "FLEET@x.example", " Fleet@X.Example "][i % 3]
+            )
+        })
+        .collect();
+    world.write("m.csv", &manifest("iccid,email,full_name", &rows));
+
+    let out = world.run(&["m.csv", "-o", "r.csv", "--concurrency", "8"]);
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = results(&world.path("r.csv"));
+    let user = &lines[0].user_id;
+    assert!(lines
+        .iter()
+        .all(|l| l.outcome == "onboarded" && &l.user_id == user));
+    let state = world.state();
+    assert_eq!(state["counters"]["usersCreated"], json!(1));
+    let requests = &state["counters"]["requests"];
+    assert_eq!(
+        requests["POST /projects/{project}/users/search"],
+        json!(1),
+        "{requests}"
+    );
+    assert_eq!(
+        requests["POST /projects/{project}/users"],
+        json!(1),
+        "{requests}"
+    );
+}
+
+#[test]
+fn exhausted_retries_give_api_error_with_the_status() {
+    let sims = iccids(10, 6);
+    // With one worker the faults fall on the same requests every time; find
+    // a seed whose faults spare the preflight but hit some row.
+    for seed in 1..40 {
+        let world = World::start(simboard::emulator::EmulatorConfig {
+            fail_rate: 0.3,
+            seed,
+            ..config(&sims)
+        });
+        world.write(
+            "m.csv",
+            &manifest(
+                "iccid,email",
+                &sims
+                    .iter()
+                    .map(|s| format!("{s},a@x.example"))
+                    .collect::<Vec<_>>(),
+            ),
+        );
+        let out = world.run(&[
+            "m.csv",
+            "-o",
+            "r.csv",
+            "--max-retries",
+            "0",
+            "--concurrency",
+            "1",
+        ]);
+        if out.status.code() == Some(2) {
+            continue; // the preflight drew a fault
+        }
+        let lines = results(&world.path("r.csv"));
+        let Some(l) = lines.iter().find(|l| l.reason == "api_error") else {
+            continue;
+        };
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            l.message.contains("HTTP 50"),
+            "status in the message: {}",
+            l.message
+        );
+        return;
+    }
+    panic!("no seed gave an api_error row");
+}
+
+#[test]
+fn a_bad_token_stops_after_one_request() {
+    let sims = iccids(11, 3);
+    let world = World::with_stock(&sims);
+    world.write("m.csv", &manifest("iccid", &sims));
+
+    let out = world
+        .command(&["m.csv", "-o", "r.csv"])
+        .env("GIGS_TOKEN", "sk_wrong")
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("refused the token"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(world.counter("requestsTotal"), 1);
+    assert!(!world.path("r.csv").exists(), "no row was attempted");
+}
+
+#[test]
+fn the_preflight_refuses_an_unusable_plan_before_any_row() {
+    let sims = iccids(12, 2);
+    let world = World::with_stock(&sims);
+    world.write("m.csv", &manifest("iccid", &sims));
+    let archived = world.plan_where("archived plan", |p| p["status"] == "archived");
+    let esim_only = world.plan_where("eSIM-only plan", |p| {
+        p["status"] == "available" && !has(p, "simTypes", "pSIM")
+    });
+    for (plan, says) in [
+        ("pln_nope", "no such plan"),
+        (archived.as_str(), "archived"),
+        (esim_only.as_str(), "pSIM"),
+    ] {
+        let out = world.run(&["m.csv", "-o", "r.csv", "--plan", plan, "--user", "usr_x"]);
+        assert_eq!(out.status.code(), Some(2), "{plan}");
+        assert!(stderr(&out).contains(says), "{plan}: {}", stderr(&out));
+    }
+    let requests = &world.state()["counters"]["requests"];
+    assert!(
+        requests["POST /projects/{project}/sims/search"].is_null(),
+        "{requests}"
+    );
+}
+
+#[test]
+fn no_token_no_project_or_plain_http_elsewhere_are_fatal() {
+    let sims = iccids(13, 1);
+    let world = World::with_stock(&sims);
+    world.write("m.csv", &manifest("iccid", &sims));
+
+    let out = world
+        .command(&["m.csv"])
+        .env_remove("GIGS_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("GIGS_TOKEN"), "{}", stderr(&out));
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(world.dir.path())
+        .env("GIGS_TOKEN", &world.token)
+        .args([
+            "run",
+            "m.csv",
+            "--project",
+            "p",
+            "--api-url",
+            "http://api.example.com",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--allow-insecure-http"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(world.dir.path())
+        .env("GIGS_TOKEN", &world.token)
+        .args(["run", "m.csv", "--project", "nope", "--api-url", &world.url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+    assert_eq!(world.counter("subscriptionsCreated"), 0);
+}
+
+#[test]
+fn verbose_logs_requests_but_never_the_token() {
+    let sims = iccids(14, 2);
+    let world = World::with_stock(&sims);
+    world.write(
+        "m.csv",
+        &manifest(
+            "iccid,email",
+            &sims
+                .iter()
+                .map(|s| format!("{s},v@x.example"))
+                .collect::<Vec<_>>(),
+        ),
+    );
+
+    let out = world.run(&["m.csv", "-o", "r.csv", "-v", "--idempotency-keys"]);
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(
+        log.contains("POST /projects/") && log.contains("/subscriptions 2"),
+        "{log}"
+    );
+    assert!(log.contains(" ms"), "latency is logged: {log}");
+    assert!(!log.contains(&world.token), "the token leaked: {log}");
+    assert!(!log.to_lowercase().contains("idempotency"), "{log}");
+    let file = std::fs::read_to_string(world.path("r.csv")).unwrap();
+    assert!(!file.contains(&world.token));
+}
+
+#[test]
+fn the_sandbox_onboards_the_clean_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/clean.csv");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(dir.path())
+        .env_remove("GIGS_TOKEN")
+        .args(["run", sample.to_str().unwrap(), "--sandbox", "-o", "r.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = results(&dir.path().join("r.csv"));
+    assert_eq!(lines.len(), 12);
+    assert!(lines.iter().all(|l| l.outcome == "onboarded"), "{lines:#?}");
+}
