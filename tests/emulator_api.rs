@@ -50,6 +50,34 @@ fn a_token_chosen_with_the_config_is_the_one_required() {
 }
 
 #[test]
+fn a_token_revoked_after_n_requests_is_401_from_then_on() {
+    let api = Api::start(EmulatorConfig {
+        revoke_token_after: Some(3),
+        ..EmulatorConfig::default()
+    });
+    for _ in 0..3 {
+        assert_eq!(api.get("/plans").0, 200, "before the revocation");
+    }
+
+    // The same token, on any route, even one that would be a 404 or a 400.
+    let after = [
+        api.get("/plans"),
+        api.get("/widgets"),
+        api.post("/users", json!({})),
+    ];
+
+    for answer in &after {
+        assert_error(answer, 401, "unauthenticated", None);
+        assert_eq!(answer.1["message"], "Invalid authorization token");
+    }
+    assert_eq!(
+        api.counter("requestsTotal"),
+        6,
+        "refused requests count too"
+    );
+}
+
+#[test]
 fn another_project_is_404_not_found_before_the_body_is_read() {
     let api = Api::start(EmulatorConfig::default());
     let response = api

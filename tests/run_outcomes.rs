@@ -8,6 +8,7 @@ mod env;
 
 use env::*;
 use serde_json::json;
+use simboard::emulator::EmulatorConfig;
 
 #[test]
 fn a_clean_manifest_is_onboarded_with_automatic_plan_pairing() {
@@ -115,6 +116,44 @@ fn sim_problems_each_have_their_reason_and_cost_no_create() {
     // Lines 2, 3 and 4: invalid rows cost no call.
     assert_eq!(searches.as_u64(), Some(3), "{}", state["counters"]);
     assert_eq!(world.counter("subscriptionsCreated"), 1);
+}
+
+#[test]
+fn a_retired_sim_fails_with_sim_retired_and_costs_no_create() {
+    let retired = iccids(15, 1);
+    let world = World::start(EmulatorConfig {
+        retired_iccids: retired.clone(),
+        ..config(&[])
+    });
+    world.write(
+        "m.csv",
+        &manifest("iccid,email", &[format!("{},a@x.example", retired[0])]),
+    );
+
+    let out = world.run(&["m.csv", "-o", "r.csv"]);
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = results(&world.path("r.csv"));
+    failed(&lines, 2, "sim_retired");
+    let state = world.state();
+    let sim = state["sims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|sim| sim["iccid"] == retired[0].as_str())
+        .unwrap_or_else(|| panic!("the retired SIM is stocked: {}", state["sims"]));
+    assert_eq!(sim["status"], "retired");
+    assert_eq!(line(&lines, 2).sim_id, sim["id"].as_str().unwrap());
+    let requests = &state["counters"]["requests"];
+    assert!(
+        requests["POST /projects/{project}/subscriptions"].is_null(),
+        "no create was attempted: {requests}"
+    );
+    assert_eq!(
+        state["counters"]["usersCreated"],
+        json!(0),
+        "nor a user made"
+    );
 }
 
 #[test]
@@ -413,6 +452,54 @@ fn a_bad_token_stops_after_one_request() {
     );
     assert_eq!(world.counter("requestsTotal"), 1);
     assert!(!world.path("r.csv").exists(), "no row was attempted");
+}
+
+#[test]
+fn a_token_revoked_in_mid_run_stops_the_whole_run() {
+    let sims = iccids(16, 40);
+    // The preflight and the first rows pass; then every request is 401.
+    let revoke_after = 12;
+    let concurrency = 4;
+    let world = World::start(EmulatorConfig {
+        revoke_token_after: Some(revoke_after),
+        ..config(&sims)
+    });
+    let rows: Vec<String> = sims.iter().map(|s| format!("{s},a@x.example")).collect();
+    world.write("m.csv", &manifest("iccid,email", &rows));
+
+    let out = world.run(&[
+        "m.csv",
+        "-o",
+        "r.csv",
+        "--concurrency",
+        &concurrency.to_string(),
+    ]);
+
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("refused the token in mid-run") && err.contains("--resume"),
+        "{err}"
+    );
+    let state = world.state();
+    let total = state["counters"]["requestsTotal"].as_u64().unwrap();
+    assert!(
+        total <= revoke_after + concurrency,
+        "only the requests in flight went out after the revocation: {total}"
+    );
+    // The rows that finished before the revocation are in the file, and no
+    // row is reported failed for the token: the others are left for --resume.
+    let lines = results(&world.path("r.csv"));
+    assert!(lines.len() < 10, "rows stopped at once: {}", lines.len());
+    assert!(
+        lines.iter().all(|l| l.outcome == "onboarded"),
+        "no row failed for the token: {lines:#?}"
+    );
+    assert_eq!(
+        state["counters"]["subscriptionsCreated"],
+        json!(lines.len()),
+        "every subscription made is reported"
+    );
 }
 
 #[test]

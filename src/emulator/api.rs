@@ -102,6 +102,8 @@ pub struct Incoming<'a> {
     pub method: &'a Method,
     pub path: &'a str,
     pub query: Option<&'a str>,
+    /// The request's rank in `requestsTotal` (from 1), for `revoke_token_after`.
+    pub rank: u64,
     pub authorization: Option<&'a [u8]>,
     pub idempotency_key: Option<&'a [u8]>,
     pub body: Result<&'a [u8], BodyError>,
@@ -136,6 +138,8 @@ impl Answer {
 pub struct Settings {
     pub token: String,
     pub project: String,
+    /// The token is refused for every request ranked after this many.
+    pub revoke_token_after: Option<u64>,
 }
 
 /// Answers one API request against the state.
@@ -189,8 +193,9 @@ pub fn handle(state: &mut State, settings: &Settings, incoming: &Incoming<'_>, n
     answer
 }
 
-/// The header checks, first of all: the token, then the `Idempotency-Key`
-/// (which only a POST carries meaningfully; on a GET it is ignored).
+/// The header checks, first of all: the token (which may have been revoked
+/// by now), then the `Idempotency-Key` (which only a POST carries
+/// meaningfully; on a GET it is ignored).
 fn check_headers<'a>(
     settings: &Settings,
     incoming: &Incoming<'a>,
@@ -204,7 +209,10 @@ fn check_headers<'a>(
                 .eq_ignore_ascii_case("bearer")
                 .then_some(token.trim())
         });
-    if token != Some(settings.token.as_str()) {
+    let revoked = settings
+        .revoke_token_after
+        .is_some_and(|after| incoming.rank > after);
+    if revoked || token != Some(settings.token.as_str()) {
         return Err(ApiError::unauthenticated());
     }
     if incoming.method != Method::POST {

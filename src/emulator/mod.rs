@@ -53,6 +53,10 @@ pub struct EmulatorConfig {
     /// ICCIDs stocked as retired pSIMs of `provider`: a SIM that can never
     /// take a subscription, for tests of that refusal.
     pub retired_iccids: Vec<String>,
+    /// Revokes the token in mid-run: the first this-many API requests (as
+    /// `requestsTotal` counts them) are served as usual, and every later one
+    /// is refused with 401 `unauthenticated`. `None` never revokes it.
+    pub revoke_token_after: Option<u64>,
     pub provider: String,
     /// A JSON list of plan objects replacing the built-in catalogue.
     pub plans: Option<PathBuf>,
@@ -75,6 +79,7 @@ impl Default for EmulatorConfig {
             inventory: Vec::new(),
             inventory_iccids: Vec::new(),
             retired_iccids: Vec::new(),
+            revoke_token_after: None,
             provider: "p4".to_owned(),
             plans: None,
             latency: Duration::ZERO,
@@ -153,6 +158,7 @@ impl Emulator {
         let settings = Settings {
             token: config.token.clone(),
             project: config.project.clone(),
+            revoke_token_after: config.revoke_token_after,
         };
         let faults = Faults::new(config.rate, config.fail_rate, config.drop_rate, config.seed);
         let shared = Arc::new(Shared::new(settings, config.latency, state, faults));

@@ -4,7 +4,8 @@
 //!
 //! Each request goes through the same steps: the inspection route is served
 //! straight away (it is exempt from everything); any other request is
-//! counted, judged by the fault knobs, delayed by `--latency-ms`, and then
+//! counted (its rank in the count is what `revoke_token_after` looks at),
+//! judged by the fault knobs, delayed by `--latency-ms`, and then
 //! handed to [`api::handle`] under the state lock. A dropped create is
 //! answered by returning an error from the service, which makes hyper close
 //! the connection without writing a response.
@@ -174,10 +175,10 @@ async fn answer(
         Err(_) => Err(BodyError::Unreadable),
     };
 
-    let verdict = {
+    let (rank, verdict) = {
         let mut inner = shared.lock();
         let inner = &mut *inner;
-        inner
+        let rank = inner
             .state
             .counters
             .count_request(&api::counter_key(&parts.method, path));
@@ -187,7 +188,7 @@ async fn answer(
             Verdict::Fail(_) => inner.state.counters.faults_injected += 1,
             Verdict::Pass => {}
         }
-        verdict
+        (rank, verdict)
     };
     if !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
@@ -209,6 +210,7 @@ async fn answer(
         method: &parts.method,
         path,
         query: parts.uri.query(),
+        rank,
         authorization: header("authorization"),
         idempotency_key: header("idempotency-key"),
         body: body.as_ref().map(|b| &b[..]).map_err(|e| *e),

@@ -299,7 +299,8 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn count_request(&mut self, key: &str) {
+    /// Counts one request and answers its rank in `requests_total` (from 1).
+    pub fn count_request(&mut self, key: &str) -> u64 {
         self.requests_total += 1;
         match self.requests.get_mut(key) {
             Some(n) => *n += 1,
@@ -307,6 +308,7 @@ impl Counters {
                 self.requests.insert(key.to_owned(), 1);
             }
         }
+        self.requests_total
     }
 
     fn to_json(&self) -> Value {

@@ -1,7 +1,7 @@
-//! A scripted HTTP server for the few answers the emulator cannot be made to
-//! give (a retired SIM, a token revoked in mid-run). It speaks just enough
-//! HTTP/1.1: one request per connection, answered by a closure from the
-//! method, the path and the request's rank, then closed.
+//! A scripted HTTP server for the answers the emulator cannot be made to
+//! give: bodies that are not JSON, statuses the API never sends. It speaks
+//! just enough HTTP/1.1: one request per connection, answered by a closure
+//! from the method, the path and the request's rank, then closed.
 
 #![allow(dead_code)]
 
@@ -79,6 +79,3 @@ pub fn sim(id: &str, status: &str) -> String {
         r#"{{"object":"list","items":[{{"object":"sim","id":"{id}","iccid":"89883070000007537119","type":"pSIM","provider":"p4","status":"{status}"}}],"moreItemsAfter":null}}"#
     )
 }
-
-pub const UNAUTHENTICATED: &str =
-    r#"{"object":"error","type":"unauthenticated","message":"Invalid authorization token"}"#;
