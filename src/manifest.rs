@@ -456,6 +456,7 @@ impl Manifest {
         while chunk.records_read() < max {
             let start = chunk.bytes.len();
             let first_end = chunk.ends.len();
+            let line_before = self.records.line();
             let parsed = self
                 .records
                 .next(&mut chunk.bytes, &mut chunk.ends)
@@ -466,6 +467,7 @@ impl Manifest {
                 start,
                 first_end,
                 cells: chunk.ends.len() - first_end,
+                line_before,
                 end_line: parsed.end_line,
                 ..Span::default()
             });
@@ -614,6 +616,10 @@ struct Span {
     start: usize,
     first_end: usize,
     cells: usize,
+    /// The parser's line before the record and just after it: when they
+    /// differ by one, the record sits on that one line and nothing needs
+    /// counting (see `decode`).
+    line_before: u64,
     end_line: u64,
     line: u64,
     utf8: bool,
@@ -633,6 +639,7 @@ impl RawChunk {
             start: self.bytes.len(),
             first_end: self.ends.len(),
             cells: row.len(),
+            line_before: row.line,
             end_line: row.end_line,
             ..Span::default()
         });
@@ -674,8 +681,12 @@ impl RawChunk {
                 let cell_ends = &ends[span.first_end..span.first_end + span.cells];
                 let len = cell_ends.last().copied().unwrap_or(0);
                 let record = &bytes[span.start..span.start + len];
-                span.line = start_line(record, span.end_line);
-                span.utf8 = std::str::from_utf8(record).is_ok();
+                span.line = if span.end_line == span.line_before + 1 {
+                    span.line_before
+                } else {
+                    start_line(record, span.end_line)
+                };
+                span.utf8 = record.is_ascii() || std::str::from_utf8(record).is_ok();
                 if span.utf8 {
                     let row = RowRef {
                         line: span.line,
