@@ -458,7 +458,8 @@ fn feed(
             let this = seq;
             seq += 1;
             if let Some(previous) = kept.get(&row.line) {
-                if previous.iccid != checked.iccid() {
+                // The file holds the cell as written: neutralised (`-` became `'-`).
+                if previous.iccid != results::neutralise(checked.iccid()) {
                     return Err(format!(
                         "the previous results do not match this manifest: line {} has ICCID {} \
                          there and {} here; resume with the same manifest, or choose another -o",

@@ -175,3 +175,41 @@ fn ctrl_c_finishes_rows_in_flight_and_says_how_to_resume() {
     assert_eq!(results(&world.path("r.csv")).len(), 60);
     assert!(world.subscriptions_per_sim().values().all(|&n| n == 1));
 }
+
+#[test]
+fn resume_accepts_iccid_cells_that_look_like_formulas() {
+    let sims = iccids(34, 2);
+    let world = World::with_stock(&sims);
+    let user = world.create_user("u@x.example");
+    let rows = vec![
+        sims[0].clone(),
+        "-".to_owned(),
+        "=1+1".to_owned(),
+        sims[1].clone(),
+    ];
+    world.write("m.csv", &manifest("iccid", &rows));
+    let out = world.run(&["m.csv", "-o", "r.csv", "--user", &user, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let dry = results(&world.path("r.csv"));
+    assert_eq!(
+        (dry[1].iccid.as_str(), dry[2].iccid.as_str()),
+        ("'-", "'=1+1")
+    );
+
+    let out = world.run(&["m.csv", "-o", "r.csv", "--user", &user, "--resume"]);
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = results(&world.path("r.csv"));
+    let numbers: Vec<u64> = lines.iter().map(|l| l.line).collect();
+    assert_eq!(numbers, [2, 3, 4, 5], "each line once");
+    assert_eq!(lines[0].outcome, "onboarded");
+    assert_eq!(
+        (lines[1].iccid.as_str(), lines[1].outcome.as_str()),
+        ("'-", "invalid")
+    );
+    assert_eq!(
+        (lines[2].iccid.as_str(), lines[2].outcome.as_str()),
+        ("'=1+1", "invalid")
+    );
+    assert_eq!(lines[3].outcome, "onboarded");
+}
