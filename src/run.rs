@@ -17,8 +17,11 @@
 //!
 //! `--resume` reads the previous result file and the journal (the journal
 //! wins) and keeps every row that finished for good; the rest run again.
-//! Ctrl-C (or a token refused in mid-run) stops the feeding; rows in flight
-//! finish and the finished rows are written, in order, to the result file.
+//! They are checked against the manifest before any file is touched.
+//! Ctrl-C (or a token refused in mid-run) stops handing out rows; rows in
+//! flight finish, kept rows are still passed on, and the finished rows are
+//! written, in order, to the result file. Should a kept row not get there,
+//! the previous result file and the journal are left as they were.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
@@ -795,14 +798,7 @@ fn load_previous(output: &Output, journal: Option<&Path>) -> Result<HashMap<u64,
                 return;
             }
             buf.clear();
-            encode(
-                &mut buf,
-                &ResultRow {
-                    extra: Vec::new(),
-                    ..row.clone()
-                },
-            );
-            buf.pop(); // the line end: the extra columns come first
+            encode(&mut buf, &row, false);
             kept.insert(
                 row.line,
                 Kept {
@@ -907,7 +903,7 @@ impl Sink {
             Body::Fresh(row) => {
                 if let Some(journal) = &mut self.journal {
                     self.buf.clear();
-                    encode(&mut self.buf, row);
+                    encode(&mut self.buf, row, true);
                     // One write per row, straight to the file: once it returns,
                     // a SIGKILL cannot take the row back.
                     journal.write_all(&self.buf)?;
@@ -978,7 +974,8 @@ impl Sink {
     }
 }
 
-fn encode(buf: &mut Vec<u8>, row: &ResultRow) {
+/// Encodes a row; without `extra`, only its fixed cells (no line end).
+fn encode(buf: &mut Vec<u8>, row: &ResultRow, extra: bool) {
     results::encode_row(
         buf,
         row.line,
@@ -992,8 +989,11 @@ fn encode(buf: &mut Vec<u8>, row: &ResultRow) {
             &row.user_id,
             &row.subscription_id,
         ],
-        row.extra.iter().map(String::as_bytes),
+        row.extra.iter().map(String::as_bytes).filter(|_| extra),
     );
+    if !extra {
+        buf.pop(); // the line end: the manifest's extra columns come first
+    }
 }
 
 /// Opens the journal for appending; a new one starts with the header. An
