@@ -56,6 +56,12 @@ pub enum Partial {
     File { path: std::path::PathBuf, rows: u64 },
     /// The first `rows` results went to standard output.
     Stdout { rows: u64 },
+    /// The result file was not replaced: the journal (and the previous result
+    /// file, when there is one) hold every finished row, for `--resume`.
+    Journal {
+        journal: std::path::PathBuf,
+        results: Option<std::path::PathBuf>,
+    },
 }
 
 impl std::fmt::Display for Partial {
@@ -72,6 +78,13 @@ impl std::fmt::Display for Partial {
                     f,
                     "{rows} result rows had already been written to standard output"
                 )
+            }
+            Partial::Journal { journal, results } => {
+                write!(f, "every finished row is kept in {}", journal.display())?;
+                if let Some(results) = results {
+                    write!(f, " and {} (left as it was)", results.display())?;
+                }
+                f.write_str("; to finish, run the same command again with --resume")
             }
         }
     }

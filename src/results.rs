@@ -144,6 +144,12 @@ pub fn encode_row<'a>(
         buf.push(b',');
         push_cell(buf, cell.as_bytes());
     }
+    end_row(buf, extra);
+}
+
+/// Appends the extra columns and the line end to a row whose fixed cells are
+/// already in `buf` (see [`encode_row`]).
+pub fn end_row<'a>(buf: &mut Vec<u8>, extra: impl IntoIterator<Item = &'a [u8]>) {
     for cell in extra {
         buf.push(b',');
         push_cell(buf, cell);
@@ -379,52 +385,129 @@ pub fn open_output(output: &Output) -> io::Result<Box<dyn Write + Send>> {
 }
 
 /// Reads a result CSV back (for `--resume`): the rows and the extra headers.
-/// Rows whose outcome is not one simboard writes are skipped, so a torn last
-/// line left by a killed process is simply run again.
+/// See [`read_results_each`].
 pub fn read_results(path: &Path) -> io::Result<(Vec<String>, Vec<ResultRow>)> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .from_path(path)
-        .map_err(csv_to_io)?;
-    let headers = reader.headers().map_err(csv_to_io)?.clone();
-    let fixed: Vec<&str> = headers.iter().take(COLUMNS.len()).collect();
-    if fixed != COLUMNS {
-        return Err(io::Error::new(
+    let mut rows = Vec::new();
+    let end = read_results_each(path, |row| rows.push(row))?;
+    Ok((end.extra_headers, rows))
+}
+
+/// What [`read_results_each`] found besides the rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadEnd {
+    pub extra_headers: Vec<String>,
+    /// The length of the file up to the end of its last complete row (or of
+    /// its header; 0 for an empty file). A journal is cut back to this before
+    /// rows are appended, so that a torn row cannot swallow the next ones.
+    pub complete_len: u64,
+}
+
+/// Reads a result CSV (or a journal) row by row, without holding it in
+/// memory, for `--resume`. Rows whose line or outcome does not parse are
+/// skipped; so is a last row that is not complete (no line end outside
+/// quotes): a row torn by a killed process is simply run again.
+pub fn read_results_each(path: &Path, mut each: impl FnMut(ResultRow)) -> io::Result<ReadEnd> {
+    let not_results = || {
+        io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{} is not a simboard result file", path.display()),
-        ));
+        )
+    };
+    let file = File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        // Created by a run killed before it wrote the header.
+        return Ok(ReadEnd {
+            extra_headers: Vec::new(),
+            complete_len: 0,
+        });
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(file);
+    let mut record = csv::ByteRecord::new();
+    if !reader.read_byte_record(&mut record).map_err(csv_to_io)? {
+        return Err(not_results());
+    }
+    let headers = csv::StringRecord::from_byte_record(record.clone()).map_err(|_| not_results())?;
+    let fixed: Vec<&str> = headers.iter().take(COLUMNS.len()).collect();
+    if fixed != COLUMNS {
+        return Err(not_results());
     }
     let extra_headers = headers
         .iter()
         .skip(COLUMNS.len())
         .map(str::to_owned)
         .collect();
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let Ok(record) = record else { continue };
-        let cell = |i: usize| record.get(i).unwrap_or("").to_owned();
-        let (Ok(line), Ok(outcome)) = (cell(0).parse::<u64>(), cell(2).parse::<Outcome>()) else {
+    let mut complete_len = reader.position().byte();
+    // A row is given once the next one has parsed (then it surely ended), or
+    // at the end of the file once its bytes show that it is complete.
+    let mut pending: Option<(ResultRow, u64, u64)> = None;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(err) if err.is_io_error() => return Err(csv_to_io(err)),
+            Err(_) => continue,
+        }
+        let start = record.position().map_or(complete_len, |p| p.byte());
+        let end = reader.position().byte();
+        let Some(row) = parse_row(&record) else {
             continue;
         };
-        rows.push(ResultRow {
-            line,
-            iccid: cell(1),
-            outcome,
-            reason: cell(3),
-            message: cell(4),
-            sim_id: cell(5),
-            plan_id: cell(6),
-            user_id: cell(7),
-            subscription_id: cell(8),
-            extra: record
-                .iter()
-                .skip(COLUMNS.len())
-                .map(str::to_owned)
-                .collect(),
-        });
+        if let Some((row, _, end)) = pending.replace((row, start, end)) {
+            complete_len = end;
+            each(row);
+        }
     }
-    Ok((extra_headers, rows))
+    if let Some((row, start, end)) = pending {
+        if is_complete(path, start, end)? {
+            complete_len = end;
+            each(row);
+        }
+    }
+    Ok(ReadEnd {
+        extra_headers,
+        complete_len,
+    })
+}
+
+fn parse_row(record: &csv::ByteRecord) -> Option<ResultRow> {
+    let record = csv::StringRecord::from_byte_record(record.clone()).ok()?;
+    let cell = |i: usize| record.get(i).unwrap_or("").to_owned();
+    let line = record.get(0)?.parse::<u64>().ok()?;
+    let outcome = record.get(2)?.parse::<Outcome>().ok()?;
+    Some(ResultRow {
+        line,
+        iccid: cell(1),
+        outcome,
+        reason: cell(3),
+        message: cell(4),
+        sim_id: cell(5),
+        plan_id: cell(6),
+        user_id: cell(7),
+        subscription_id: cell(8),
+        extra: record
+            .iter()
+            .skip(COLUMNS.len())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+/// True when the bytes `start..end` of the file end a row: a line end outside
+/// quotes. The csv reader ends a row at the end of the file even inside an
+/// open quote, so it cannot tell by itself. Every quote simboard writes comes
+/// in pairs (`"cell"`, `""` inside), so the quotes of a complete row are even.
+fn is_complete(path: &Path, start: u64, end: u64) -> io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(end.saturating_sub(start))
+        .read_to_end(&mut bytes)?;
+    let quotes = bytes.iter().filter(|&&b| b == b'"').count();
+    Ok(bytes.last() == Some(&b'\n') && quotes % 2 == 0)
 }
 
 fn csv_to_io(err: csv::Error) -> io::Error {

@@ -17,16 +17,19 @@
 //!
 //! `--resume` reads the previous result file and the journal (the journal
 //! wins) and keeps every row that finished for good; the rest run again.
-//! Ctrl-C (or a token refused in mid-run) stops the feeding; rows in flight
-//! finish and the finished rows are written, in order, to the result file.
+//! They are checked against the manifest before any file is touched.
+//! Ctrl-C (or a token refused in mid-run) stops handing out rows; rows in
+//! flight finish, kept rows are still passed on, and the finished rows are
+//! written, in order, to the result file. Should a kept row not get there,
+//! the previous result file and the journal are left as they were.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use crate::exit::{Fatal, Partial};
@@ -123,9 +126,18 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
         }
     }
 
+    // The previous results come first, and are checked against the manifest
+    // before anything is written: results of another manifest stop the run
+    // with every file as it was.
+    let kept = if config.resume {
+        load_previous(&output, journal_path.as_deref())?
+    } else {
+        HashMap::new()
+    };
+    let kept_count = kept.len() as u64;
     // Reading the manifest once first finds an unreadable file before any
     // request, and gives the progress bar its length.
-    let total = count_rows(config)?;
+    let total = count_rows(config, &kept)?;
     // The sandbox must outlive every request of the run.
     let (_sandbox, api) = connect(config)?;
     let bar = progress::rows(0, config.quiet);
@@ -151,12 +163,6 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
     })
     .map_err(Fatal::before_results)?;
     let catalogue = preflight(&client, &api, config.plan.as_deref())?;
-    let kept = if config.resume {
-        load_previous(&output, journal_path.as_deref())?
-    } else {
-        HashMap::new()
-    };
-    let kept_count = kept.len() as u64;
 
     let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
         .map_err(Fatal::before_results)?;
@@ -188,6 +194,7 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
     let mut summary = Summary::default();
     let mut fresh_successes = 0u64;
     let mut write_error: Option<io::Error> = None;
+    let window = Window::new(config.concurrency);
     let shared = Shared {
         stop: &stop,
         fatal: &fatal,
@@ -205,31 +212,47 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
         let feeder_done = done_tx;
         let manifest = &mut manifest;
         let columns = &columns;
-        let kept = &kept;
+        let window = &window;
         scope.spawn(move || {
-            if let Err(message) = feed(
-                config,
-                manifest,
-                columns,
-                kept,
-                &job_tx,
-                &feeder_done,
+            let feeder = Feeder {
+                jobs: job_tx,
+                done: feeder_done,
+                window,
                 shared,
-            ) {
+            };
+            if let Err(message) = feed(config, manifest, columns, kept, &feeder) {
                 shared.fail(message);
             }
         });
         for finished in done_rx.iter() {
-            let outcome = finished.row.outcome;
-            summary.record(outcome, &finished.row.reason);
-            if finished.fresh && outcome.is_success() && outcome != Outcome::Invalid {
+            let (outcome, fresh) = match &finished.body {
+                Body::Fresh(row) => {
+                    summary.record(row.outcome, &row.reason);
+                    (row.outcome, true)
+                }
+                Body::Kept(kept) => {
+                    summary.record(kept.outcome, &kept.reason);
+                    (kept.outcome, false)
+                }
+                Body::Skipped => (Outcome::Failed, false),
+            };
+            let skipped = matches!(finished.body, Body::Skipped);
+            if fresh && outcome.is_success() && outcome != Outcome::Invalid {
                 fresh_successes += 1;
             }
             if write_error.is_none() {
-                if let Err(err) = sink.push(finished) {
-                    write_error = Some(err);
-                    shared.fail(String::new());
+                match sink.push(finished) {
+                    Ok(()) => window.advance(sink.next),
+                    Err(err) => {
+                        write_error = Some(err);
+                        // Nothing more is written: let the feeder run out.
+                        window.advance(u64::MAX);
+                        shared.fail(String::new());
+                    }
                 }
+            }
+            if skipped {
+                continue;
             }
             bar.inc(1);
             bar.set_message(format!(
@@ -254,26 +277,50 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
             rows,
         },
     };
+    // What is left when the result file cannot be put in place: the journal
+    // (every row finished by this run) and the previous result file, as they were.
+    let resumable = || match (&output, &journal_path) {
+        (Output::File(path), Some(journal)) => Partial::Journal {
+            journal: journal.clone(),
+            results: path.exists().then(|| path.clone()),
+        },
+        _ => Partial::Stdout { rows: written },
+    };
     if let Some(err) = write_error {
+        sink.abandon();
         return Err(Fatal::new(
             format!("cannot write the results to {output}: {err}"),
-            match &journal_path {
-                Some(j) => Partial::File {
-                    path: j.clone(),
-                    rows: written,
-                },
-                None => Partial::Stdout { rows: written },
-            },
+            resumable(),
         ));
     }
-    sink.finish().map_err(|err| {
-        Fatal::new(
-            format!("cannot write the results to {output}: {err}"),
-            Partial::Nothing,
-        )
-    })?;
-
     let fatal = fatal.into_inner().unwrap_or_else(|e| e.into_inner());
+    match sink.finish(kept_count) {
+        Ok(Finish::Replaced) => {}
+        Ok(Finish::LeftAlone) => {
+            let message = fatal.unwrap_or_else(|| {
+                "the run stopped before every row kept from the previous run was written".into()
+            });
+            return Err(Fatal::new(message, resumable()));
+        }
+        Err(FinishError::Write(err)) => {
+            return Err(Fatal::new(
+                format!("cannot write the results to {output}: {err}"),
+                resumable(),
+            ))
+        }
+        Err(FinishError::Journal(err)) => {
+            let journal = journal_path.as_deref().unwrap_or(Path::new("?"));
+            return Err(Fatal::new(
+                format!(
+                    "the results are complete in {output}, but the journal {} could not be \
+                     removed ({err}); delete it before the next run",
+                    journal.display()
+                ),
+                partial(written),
+            ));
+        }
+    }
+
     if let Some(message) = fatal {
         return Err(Fatal::new(message, partial(written)));
     }
@@ -374,12 +421,74 @@ struct Job {
     extra: Vec<String>,
 }
 
-/// A row with its result; `seq` is its rank in the manifest.
+/// A row with its result; `seq` is its rank among the rows the feeder handed
+/// out, which are in manifest order.
 struct Finished {
     seq: u64,
-    row: ResultRow,
-    /// False for rows kept from the previous run (already in a file).
-    fresh: bool,
+    body: Body,
+}
+
+enum Body {
+    /// Finished by this run: journaled, then written.
+    Fresh(ResultRow),
+    /// Kept from the previous run (already in a file): written only.
+    Kept(Kept),
+    /// Handed out but not run (the run stopped): nothing to write.
+    Skipped,
+}
+
+/// A row that `--resume` keeps, held compactly: the outcome and reason for the
+/// summary, the ICCID cell to check the manifest against, and the row itself
+/// already encoded.
+struct Kept {
+    outcome: Outcome,
+    reason: Box<str>,
+    /// As the file shows it (neutralised).
+    iccid: Box<str>,
+    /// In the previous results: the fixed cells, encoded, without the extra
+    /// columns and the line end. Handed to the sink: the whole encoded row,
+    /// with the manifest's extra columns.
+    encoded: Vec<u8>,
+}
+
+/// How far the feeder may run ahead of the next row to be written. Rows reach
+/// the sink out of order and wait there (and in the channel to it) until every
+/// row before them is written; without a bound, one slow row near the top of a
+/// resumed million-row manifest would let every kept row after it pile up in
+/// memory. Rows in flight are at most `3 × concurrency` (one per worker, twice
+/// that queued), so a window of 4,096 rows beyond that only holds the feeder
+/// back behind a row that is very slow, and caps the waiting rows at a few MB.
+struct Window {
+    next: Mutex<u64>,
+    moved: Condvar,
+    size: u64,
+}
+
+impl Window {
+    fn new(concurrency: usize) -> Self {
+        Window {
+            next: Mutex::new(0),
+            moved: Condvar::new(),
+            size: 4096 + 4 * concurrency as u64,
+        }
+    }
+
+    /// Waits until the row `seq` is inside the window.
+    fn wait_for(&self, seq: u64) {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        while seq >= next.saturating_add(self.size) {
+            next = self.moved.wait(next).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// The sink has written every row before `next` (`u64::MAX`: it writes no more).
+    fn advance(&self, next: u64) {
+        let mut current = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        if next > *current {
+            *current = next;
+            self.moved.notify_all();
+        }
+    }
 }
 
 fn work(
@@ -393,8 +502,16 @@ fn work(
             Ok(job) => job,
             Err(_) => return,
         };
-        // After Ctrl-C, queued rows are left for --resume.
+        // After Ctrl-C, queued rows are left for --resume; the sink is told,
+        // so that the rows after them are not held back.
+        let skipped = Finished {
+            seq: job.seq,
+            body: Body::Skipped,
+        };
         if shared.stopped() {
+            if done.send(skipped).is_err() {
+                return;
+            }
             continue;
         }
         match context.onboard(&job.request) {
@@ -414,98 +531,100 @@ fn work(
                 if done
                     .send(Finished {
                         seq: job.seq,
-                        row,
-                        fresh: true,
+                        body: Body::Fresh(row),
                     })
                     .is_err()
                 {
                     return;
                 }
             }
-            Err(stop) => shared.fail(stop.0),
+            Err(stop) => {
+                shared.fail(stop.0);
+                if done.send(skipped).is_err() {
+                    return;
+                }
+            }
         }
     }
 }
 
+/// Where the feeder sends rows.
+struct Feeder<'a> {
+    jobs: SyncSender<Job>,
+    done: Sender<Finished>,
+    window: &'a Window,
+    shared: Shared<'a>,
+}
+
 /// Reads and validates the manifest, answers what needs no API call, and
-/// queues the rest.
+/// queues the rest. After a stop it hands out no new row, but keeps reading to
+/// pass on every row kept by `--resume`: the result file is rewritten at the
+/// end, and must not lose them.
 fn feed(
     config: &RunConfig,
     manifest: &mut Manifest,
     columns: &Columns,
-    kept: &HashMap<u64, ResultRow>,
-    jobs: &SyncSender<Job>,
-    done: &Sender<Finished>,
-    shared: Shared<'_>,
+    mut kept: HashMap<u64, Kept>,
+    to: &Feeder<'_>,
 ) -> Result<(), String> {
     let mut validator = Validator::new(config.check_digit);
     let mut rows: Vec<Row> = Vec::new();
     let mut seq = 0u64;
     loop {
+        if to.shared.stopped() && kept.is_empty() {
+            return Ok(());
+        }
         let n = manifest
             .read_chunk(&mut rows, CHUNK_ROWS)
             .map_err(|err| err.to_string())?;
         let checked = validator.check_chunk(&rows[..n], columns.iccid);
         for (row, checked) in rows[..n].iter().zip(checked) {
-            if shared.stopped() {
+            let stopped = to.shared.stopped();
+            if stopped && kept.is_empty() {
                 return Ok(());
             }
-            let extra: Vec<String> = columns
-                .extra
-                .iter()
-                .map(|&i| row.get(i).to_owned())
-                .collect();
-            let this = seq;
-            seq += 1;
-            if let Some(previous) = kept.get(&row.line) {
-                if previous.iccid != checked.iccid() {
-                    return Err(format!(
-                        "the previous results do not match this manifest: line {} has ICCID {} \
-                         there and {} here; resume with the same manifest, or choose another -o",
-                        row.line,
-                        previous.iccid,
-                        checked.iccid()
-                    ));
-                }
-                let finished = Finished {
-                    seq: this,
-                    row: ResultRow {
-                        extra,
-                        ..previous.clone()
-                    },
-                    fresh: false,
-                };
-                if done.send(finished).is_err() {
+            let extra = || columns.extra.iter().map(|&i| row.get_bytes(i));
+            if let Some(mut previous) = kept.remove(&row.line) {
+                // The pre-pass checked this; the manifest may have changed since.
+                check_kept(&previous, checked.line, checked.iccid())?;
+                results::end_row(&mut previous.encoded, extra());
+                if !to.send(&mut seq, Body::Kept(previous)) {
                     return Ok(());
                 }
+                continue;
+            }
+            if stopped {
                 continue;
             }
             let Some(iccid) = checked.valid_iccid() else {
                 let result = ResultRow {
                     reason: checked.reason().to_owned(),
                     message: checked.message(),
-                    extra,
+                    extra: columns
+                        .extra
+                        .iter()
+                        .map(|&i| row.get(i).to_owned())
+                        .collect(),
                     ..ResultRow::new(checked.line, checked.iccid().to_owned(), Outcome::Invalid)
                 };
-                if done
-                    .send(Finished {
-                        seq: this,
-                        row: result,
-                        fresh: true,
-                    })
-                    .is_err()
-                {
+                if !to.send(&mut seq, Body::Fresh(result)) {
                     return Ok(());
                 }
                 continue;
             };
+            to.window.wait_for(seq);
             let job = Job {
-                seq: this,
+                seq,
                 line: row.line,
                 request: columns.request(row, iccid),
-                extra,
+                extra: columns
+                    .extra
+                    .iter()
+                    .map(|&i| row.get(i).to_owned())
+                    .collect(),
             };
-            if jobs.send(job).is_err() {
+            seq += 1;
+            if to.jobs.send(job).is_err() {
                 return Ok(());
             }
         }
@@ -513,6 +632,29 @@ fn feed(
             return Ok(());
         }
     }
+}
+
+impl Feeder<'_> {
+    /// Sends a row that needs no worker; false when nobody listens any more.
+    fn send(&self, seq: &mut u64, body: Body) -> bool {
+        self.window.wait_for(*seq);
+        let sent = self.done.send(Finished { seq: *seq, body }).is_ok();
+        *seq += 1;
+        sent
+    }
+}
+
+/// Refuses previous results whose row for this line shows another ICCID.
+fn check_kept(previous: &Kept, line: u64, iccid: &str) -> Result<(), String> {
+    // The file holds the cell as written: neutralised (`-` became `'-`).
+    if *previous.iccid != *results::neutralise(iccid) {
+        return Err(format!(
+            "the previous results do not match this manifest: line {line} has ICCID {} \
+             there and {iccid} here; resume with the same manifest, or choose another -o",
+            previous.iccid,
+        ));
+    }
+    Ok(())
 }
 
 /// Where the manifest's optional columns are.
@@ -573,21 +715,43 @@ impl Columns {
     }
 }
 
-/// Counts the rows, for the progress bar and the end-of-run check.
-fn count_rows(config: &RunConfig) -> Result<u64, Fatal> {
+/// Counts the rows, for the progress bar and the end-of-run check. With
+/// rows kept by `--resume`, also checks that they belong to this manifest:
+/// each one's line must be a row with the same ICCID.
+fn count_rows(config: &RunConfig, kept: &HashMap<u64, Kept>) -> Result<u64, Fatal> {
     let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
         .map_err(Fatal::before_results)?;
+    let mut validator = Validator::new(config.check_digit);
     let mut rows = Vec::new();
     let mut total = 0u64;
+    let mut matched = 0usize;
     loop {
         let n = manifest
             .read_chunk(&mut rows, CHUNK_ROWS)
             .map_err(Fatal::before_results)?;
         total += n as u64;
+        if !kept.is_empty() {
+            let checked = validator.check_chunk(&rows[..n], manifest.iccid_column());
+            for checked in checked {
+                if let Some(previous) = kept.get(&checked.line) {
+                    check_kept(previous, checked.line, checked.iccid())
+                        .map_err(Fatal::before_results)?;
+                    matched += 1;
+                }
+            }
+        }
         if n < CHUNK_ROWS {
-            return Ok(total);
+            break;
         }
     }
+    if matched < kept.len() {
+        return Err(Fatal::before_results(format!(
+            "the previous results do not match this manifest: they hold {} rows for lines \
+             it does not have; resume with the same manifest, or choose another -o",
+            thousands((kept.len() - matched) as u64)
+        )));
+    }
+    Ok(total)
 }
 
 /// `<results>.journal`, beside the result file.
@@ -614,31 +778,40 @@ pub fn is_final(row: &ResultRow) -> bool {
 }
 
 /// The rows of the previous result file and journal that `--resume` keeps,
-/// by line. The journal is newer, so its rows win.
-fn load_previous(
-    output: &Output,
-    journal: Option<&Path>,
-) -> Result<HashMap<u64, ResultRow>, Fatal> {
+/// by line. The journal is newer, so its rows win. Both files are read row by
+/// row, and only what a kept row needs is held (see [`Kept`]).
+fn load_previous(output: &Output, journal: Option<&Path>) -> Result<HashMap<u64, Kept>, Fatal> {
     let mut kept = HashMap::new();
     let Output::File(results) = output else {
         return Ok(kept);
     };
     let mut found = false;
+    let mut buf = Vec::new();
     for path in [Some(results.as_path()), journal].into_iter().flatten() {
         if !path.exists() {
             continue;
         }
         found = true;
-        let (_, rows) = results::read_results(path).map_err(|err| {
+        results::read_results_each(path, |row| {
+            if !is_final(&row) {
+                kept.remove(&row.line);
+                return;
+            }
+            buf.clear();
+            encode(&mut buf, &row, false);
+            kept.insert(
+                row.line,
+                Kept {
+                    outcome: row.outcome,
+                    reason: row.reason.into(),
+                    iccid: row.iccid.into(),
+                    encoded: buf.clone(),
+                },
+            );
+        })
+        .map_err(|err| {
             Fatal::before_results(format!("cannot read {} to resume: {err}", path.display()))
         })?;
-        for row in rows {
-            if is_final(&row) {
-                kept.insert(row.line, row);
-            } else {
-                kept.remove(&row.line);
-            }
-        }
     }
     if !found {
         return Err(Fatal::before_results(format!(
@@ -657,10 +830,31 @@ struct Sink {
     journal_path: Option<PathBuf>,
     ordered: ResultWriter<Box<dyn Write + Send>>,
     output: Output,
-    waiting: BTreeMap<u64, ResultRow>,
+    /// Rows that arrived before some row above them; bounded by [`Window`].
+    waiting: BTreeMap<u64, Body>,
+    /// The next `seq` to write.
     next: u64,
     buf: Vec<u8>,
     finished: u64,
+    /// Rows kept from the previous run that are in the ordered file.
+    kept_written: u64,
+}
+
+/// What [`Sink::finish`] did with the files.
+enum Finish {
+    /// The result file holds every finished row; the journal is gone.
+    Replaced,
+    /// Some kept rows never came: the previous result file and the journal
+    /// were left as they were (they hold every finished row).
+    LeftAlone,
+}
+
+enum FinishError {
+    /// The result file could not be written or put in place; the journal and
+    /// the previous result file are as they were.
+    Write(io::Error),
+    /// The result file is in place, but the journal is still there.
+    Journal(io::Error),
 }
 
 impl Sink {
@@ -700,53 +894,88 @@ impl Sink {
             next: 0,
             buf: Vec::with_capacity(512),
             finished: 0,
+            kept_written: 0,
         })
     }
 
     fn push(&mut self, finished: Finished) -> io::Result<()> {
-        if finished.fresh {
-            if let Some(journal) = &mut self.journal {
-                self.buf.clear();
-                encode(&mut self.buf, &finished.row);
-                // One write per row, straight to the file: once it returns,
-                // a SIGKILL cannot take the row back.
-                journal.write_all(&self.buf)?;
+        match &finished.body {
+            Body::Fresh(row) => {
+                if let Some(journal) = &mut self.journal {
+                    self.buf.clear();
+                    encode(&mut self.buf, row, true);
+                    // One write per row, straight to the file: once it returns,
+                    // a SIGKILL cannot take the row back.
+                    journal.write_all(&self.buf)?;
+                }
+                self.finished += 1;
             }
+            Body::Kept(_) => self.finished += 1,
+            Body::Skipped => {}
         }
-        self.finished += 1;
-        self.waiting.insert(finished.seq, finished.row);
-        while let Some(row) = self.waiting.remove(&self.next) {
-            self.ordered.write(&row)?;
+        self.waiting.insert(finished.seq, finished.body);
+        while let Some(body) = self.waiting.remove(&self.next) {
+            self.write(body)?;
             self.next += 1;
         }
         Ok(())
+    }
+
+    fn write(&mut self, body: Body) -> io::Result<()> {
+        match body {
+            Body::Fresh(row) => self.ordered.write(&row),
+            Body::Kept(kept) => {
+                self.kept_written += 1;
+                self.ordered.write_raw(&kept.encoded)
+            }
+            Body::Skipped => Ok(()),
+        }
     }
 
     fn rows_finished(&self) -> u64 {
         self.finished
     }
 
-    /// Writes what is left in order (after Ctrl-C, with gaps), puts the result
-    /// file in place and drops the journal, whose rows are all in it.
-    fn finish(mut self) -> io::Result<()> {
-        for (_, row) in std::mem::take(&mut self.waiting) {
-            self.ordered.write(&row)?;
+    /// Writes what is left in order (after a stop, with gaps). If every one
+    /// of the `kept` rows of the previous run is in it, puts the result file
+    /// in place and drops the journal, whose rows are all in it. Otherwise
+    /// replacing the previous file would lose rows: both files stay as they are.
+    fn finish(mut self, kept: u64) -> Result<Finish, FinishError> {
+        for (_, body) in std::mem::take(&mut self.waiting) {
+            self.write(body).map_err(FinishError::Write)?;
         }
-        let mut out = self.ordered.into_inner()?;
-        out.flush()?;
+        if self.kept_written < kept {
+            self.abandon();
+            return Ok(Finish::LeftAlone);
+        }
+        let mut out = self.ordered.into_inner().map_err(FinishError::Write)?;
+        out.flush().map_err(FinishError::Write)?;
         drop(out);
         if let Output::File(path) = &self.output {
-            std::fs::rename(temp_path(path), path)?;
+            std::fs::rename(temp_path(path), path).map_err(FinishError::Write)?;
         }
         if let Some(journal) = self.journal_path {
             drop(self.journal);
-            std::fs::remove_file(journal)?;
+            std::fs::remove_file(journal).map_err(FinishError::Journal)?;
         }
-        Ok(())
+        Ok(Finish::Replaced)
+    }
+
+    /// Gives up the ordered file (its temp file is removed) and leaves the
+    /// journal and the previous result file as they are.
+    fn abandon(self) {
+        let Sink {
+            ordered, output, ..
+        } = self;
+        drop(ordered);
+        if let Output::File(path) = &output {
+            let _ = std::fs::remove_file(temp_path(path));
+        }
     }
 }
 
-fn encode(buf: &mut Vec<u8>, row: &ResultRow) {
+/// Encodes a row; without `extra`, only its fixed cells (no line end).
+fn encode(buf: &mut Vec<u8>, row: &ResultRow, extra: bool) {
     results::encode_row(
         buf,
         row.line,
@@ -760,29 +989,30 @@ fn encode(buf: &mut Vec<u8>, row: &ResultRow) {
             &row.user_id,
             &row.subscription_id,
         ],
-        row.extra.iter().map(String::as_bytes),
+        row.extra.iter().map(String::as_bytes).filter(|_| extra),
     );
+    if !extra {
+        buf.pop(); // the line end: the manifest's extra columns come first
+    }
 }
 
-/// Opens the journal for appending; a new one starts with the header, and a
-/// line torn by a kill is ended so the next row starts on its own line.
+/// Opens the journal for appending; a new one starts with the header. An
+/// existing one is first cut back to the end of its last complete row: a row
+/// torn by a kill (perhaps inside a quoted cell, which would otherwise stay
+/// open and swallow every row appended after it) is dropped, to run again.
 fn open_journal(path: &Path, extra_headers: &[String]) -> io::Result<File> {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
-        .open(path)?;
-    let len = file.metadata()?.len();
-    if len == 0 {
+    let complete = if path.exists() {
+        results::read_results_each(path, |_| {})?.complete_len
+    } else {
+        0
+    };
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    if file.metadata()?.len() != complete {
+        file.set_len(complete)?;
+    }
+    if complete == 0 {
         let writer = ResultWriter::new(&mut file, extra_headers)?;
         writer.into_inner()?;
-    } else {
-        let mut last = [0u8; 1];
-        file.seek(SeekFrom::End(-1))?;
-        file.read_exact(&mut last)?;
-        if last[0] != b'\n' {
-            file.write_all(b"\n")?;
-        }
     }
     Ok(file)
 }
@@ -979,7 +1209,7 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_journal_line_is_ended_before_appending() {
+    fn a_torn_journal_line_is_dropped_before_appending() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv.journal");
         drop(open_journal(&path, &[]).unwrap());
@@ -991,5 +1221,72 @@ mod tests {
         let (_, rows) = results::read_results(&path).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].line, 3);
+    }
+
+    #[test]
+    fn a_row_torn_inside_quotes_cannot_swallow_the_next_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv.journal");
+        drop(open_journal(&path, &[]).unwrap());
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"2,8988,onboarded,,,sim_2,plan_1,usr_1,sub_2\n")
+            .unwrap();
+        // Killed in the middle of a quoted message.
+        file.write_all(b"3,8989,failed,sim_in_use,\"the SIM, it s")
+            .unwrap();
+        drop(file);
+
+        let mut file = open_journal(&path, &[]).unwrap();
+        file.write_all(b"4,8990,invalid,duplicate,,,,,\n").unwrap();
+        file.write_all(b"5,8991,onboarded,,,sim_5,plan_1,usr_1,sub_5\n")
+            .unwrap();
+
+        let (_, rows) = results::read_results(&path).unwrap();
+        let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+        assert_eq!(
+            lines,
+            [2, 4, 5],
+            "the torn row runs again; no other is lost"
+        );
+        assert_eq!(rows[2].subscription_id, "sub_5");
+    }
+
+    #[test]
+    fn a_row_torn_after_its_outcome_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv.journal");
+        drop(open_journal(&path, &[]).unwrap());
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        // The outcome parses, but the ids are cut short.
+        file.write_all(b"2,8988,onboarded,,,sim_2,pla").unwrap();
+        drop(file);
+        let (_, rows) = results::read_results(&path).unwrap();
+        assert!(rows.is_empty(), "{rows:?}");
+    }
+
+    #[test]
+    fn results_are_left_alone_when_kept_rows_never_came() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.csv");
+        let previous = "line,iccid,outcome,reason,message,sim_id,plan_id,user_id,subscription_id\n\
+                        2,8988,onboarded,,,sim_2,plan_1,usr_1,sub_2\n";
+        std::fs::write(&file, previous).unwrap();
+        let journal = journal_path(&file);
+        let output = Output::File(file.clone());
+        let mut sink = Sink::open(&output, Some(&journal), &[]).unwrap();
+        let row = ResultRow::new(3, "8989", Outcome::Onboarded);
+        sink.push(Finished {
+            seq: 0,
+            body: Body::Fresh(row),
+        })
+        .unwrap();
+
+        // One row was kept from the previous run, and the sink never saw it.
+        assert!(matches!(sink.finish(1), Ok(Finish::LeftAlone)));
+
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), previous);
+        let (_, journaled) = results::read_results(&journal).unwrap();
+        assert_eq!(journaled.len(), 1, "the new row is in the journal");
+        assert!(!temp_path(&file).exists());
     }
 }
