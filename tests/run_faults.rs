@@ -5,12 +5,32 @@
 
 #[path = "common/run_env.rs"]
 mod env;
+#[path = "common/run_stub.rs"]
+mod stub;
 
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use env::*;
 use serde_json::json;
 use simboard::emulator::EmulatorConfig;
+use stub::Stub;
+
+/// `simboard run m.csv -o r.csv --user usr_1` against a scripted server.
+fn run_stubbed(stub: &Stub, dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(dir)
+        .env("GIGS_TOKEN", "sk_stub")
+        .args(["run", "m.csv", "-o", "r.csv", "--user", "usr_1"])
+        .args(["--project", "p", "--api-url", &stub.url])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+const USER: &str = r#"{"object":"user","id":"usr_1","email":"u@x.example","status":"active"}"#;
 
 fn faulty(sims: &[String], tweak: impl FnOnce(&mut EmulatorConfig)) -> World {
     let mut config = EmulatorConfig {
@@ -124,4 +144,44 @@ fn dropped_creates_with_idempotency_keys_are_settled_too() {
 
     assert_each_sim_onboarded_once(&world, &sims, &out);
     assert!(world.counter("dropped") > 0);
+}
+
+#[test]
+fn a_sim_already_used_by_an_initiated_subscription_of_this_row_is_already_onboarded() {
+    // The API lists only pending and active subscriptions unless asked: an
+    // `initiated` one is found only by asking for it.
+    let iccid = iccids(23, 1).remove(0);
+    let found = stub::sim("sim_1", &iccid, "inactive");
+    let creates = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&creates);
+    let stub = Stub::start(move |method, path, _| match (method, path) {
+        (_, p) if p.contains("/plans") => (200, stub::PLANS.to_owned()),
+        (_, p) if p.ends_with("/sims/search") => (200, found.clone()),
+        (_, p) if p.contains("/users/usr_1") => (200, USER.to_owned()),
+        ("POST", p) if p.ends_with("/subscriptions") => {
+            counted.fetch_add(1, Ordering::SeqCst);
+            (422, stub::error("invalid", "simAlreadyUsed"))
+        }
+        ("GET", p) if p.contains("/subscriptions?") && p.contains("initiated") => (
+            200,
+            stub::list(&[stub::subscription("sub_1", "sim_1", "initiated")]),
+        ),
+        ("GET", p) if p.contains("/subscriptions?") => (200, stub::list(&[])),
+        _ => (404, stub::error("notFound", "")),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.csv"), manifest("iccid", &[iccid])).unwrap();
+
+    let out = run_stubbed(&stub, dir.path(), &[]);
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = results(&dir.path().join("r.csv"));
+    let l = line(&lines, 2);
+    assert_eq!(
+        (l.outcome.as_str(), l.subscription_id.as_str()),
+        ("already_onboarded", "sub_1"),
+        "{}",
+        l.message
+    );
+    assert_eq!(creates.load(Ordering::SeqCst), 1);
 }

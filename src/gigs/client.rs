@@ -280,10 +280,15 @@ impl Client {
         Ok(list.items)
     }
 
-    /// The SIM's live subscriptions (the API lists pending and active ones
-    /// unless told otherwise).
+    /// The SIM's live subscriptions. The API lists only `pending` and `active`
+    /// ones unless told otherwise, but a live subscription may also be
+    /// `initiated`: ask for all three, so that a create whose answer was lost
+    /// is found whatever state it reached.
     pub fn sim_subscriptions(&self, sim_id: &str) -> Result<Vec<Subscription>, Error> {
-        let path = format!("/subscriptions?sim={}&limit=200", encode_segment(sim_id));
+        let path = format!(
+            "/subscriptions?sim={}&status={LIVE_STATUSES}&limit=200",
+            encode_segment(sim_id)
+        );
         let list: List<Subscription> = self.get(path)?;
         Ok(list.items)
     }
@@ -532,6 +537,10 @@ fn snippet(body: &[u8]) -> String {
         None => text.to_owned(),
     }
 }
+
+/// Every status of a subscription that holds its SIM, as the comma list the
+/// API's filters take (the commas are not encoded).
+const LIVE_STATUSES: &str = "pending,initiated,active";
 
 /// Percent-encodes one path segment or query value: an id from a manifest
 /// must not be able to change the path (`../`) or the query (`&`).
