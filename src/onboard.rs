@@ -13,6 +13,9 @@
 //! subscription create may have landed although no success came back, the
 //! SIM's subscriptions are looked up (and a `simAlreadyUsed` answer is always
 //! looked up); when a user create may have landed, its email is searched.
+//! Only when nothing is found is the create sent again (the client never
+//! re-sends such a create by itself; see [`crate::gigs::client`]), within
+//! the same `--max-retries` budget.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,6 +23,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
+use crate::gigs::client::NextTry;
 use crate::gigs::types::{Address, NewSubscription, NewUser, Plan, Sim, Subscription, User};
 use crate::gigs::{Client, Error};
 use crate::results::Outcome;
@@ -592,16 +596,22 @@ impl Context {
                 .idempotency_keys
                 .then(|| idempotency_key(&["user", &self.settings.project, &email_key(email)]));
             let new = NewUser { email, full_name };
-            match self.client.create_user(&new, key.as_deref()) {
-                Ok(user) => Ok(user),
-                Err(err) if err.is_auth() => Err(err.into()),
-                Err(err) if err.code() == Some("userAlreadyExists") || err.maybe_landed() => {
-                    match self.find_email(email)? {
-                        Some(user) => Ok(user),
-                        None => Err(err.into()),
-                    }
+            let mut after = None;
+            loop {
+                let err = match self.client.create_user(&new, key.as_deref(), after) {
+                    Ok(user) => return Ok(user),
+                    Err(err) => err,
+                };
+                if err.is_auth() || !(err.code() == Some("userAlreadyExists") || err.maybe_landed())
+                {
+                    return Err(err.into());
                 }
-                Err(err) => Err(err.into()),
+                if let Some(user) = self.find_email(email)? {
+                    return Ok(user);
+                }
+                // Nobody has the email: the create did not land; send it
+                // again if the budget allows.
+                after = Some(err.next_try().ok_or(err)?);
             }
         })
     }
@@ -629,21 +639,36 @@ impl Context {
             user: &user.id,
             user_address: address.as_ref(),
         };
-        let err = match self.client.create_subscription(&new, key.as_deref()) {
-            Ok(sub) => {
-                let message = format!("subscription {} is {}", sub.id, sub.status);
-                let mut done = RowResult::success(Outcome::Onboarded, message, &sub, sim);
-                // Some answers may not embed everything; the row knows.
-                for (cell, known) in [(&mut done.plan_id, &plan.id), (&mut done.user_id, &user.id)]
-                {
-                    if cell.is_empty() {
-                        cell.clone_from(known);
-                    }
-                }
-                return Ok(done);
+        let mut after = None;
+        loop {
+            let err = match self.client.create_subscription(&new, key.as_deref(), after) {
+                Ok(sub) => return Ok(self.created(sub, sim, plan, user)),
+                Err(err) => err,
+            };
+            match self.settle(err, sim, plan, user)? {
+                Settled::Done(done) => return Ok(done),
+                Settled::SendAgain(next) => after = Some(next),
             }
-            Err(err) => err,
-        };
+        }
+    }
+
+    /// The row's result from a subscription just created.
+    fn created(&self, sub: Subscription, sim: &Sim, plan: &Plan, user: &User) -> RowResult {
+        let message = format!("subscription {} is {}", sub.id, sub.status);
+        let mut done = RowResult::success(Outcome::Onboarded, message, &sub, sim);
+        // Some answers may not embed everything; the row knows.
+        for (cell, known) in [(&mut done.plan_id, &plan.id), (&mut done.user_id, &user.id)] {
+            if cell.is_empty() {
+                cell.clone_from(known);
+            }
+        }
+        done
+    }
+
+    /// A subscription create failed: look at the SIM when the create may have
+    /// landed or the SIM is taken, and say how the row ends, or that nothing
+    /// is there and the create may be sent again.
+    fn settle(&self, err: Error, sim: &Sim, plan: &Plan, user: &User) -> Result<Settled, Step> {
         if err.is_auth() {
             return Err(err.into());
         }
@@ -657,8 +682,8 @@ impl Context {
         let ours = subs
             .iter()
             .find(|s| s.plan_id() == plan.id && s.user_id() == user.id);
-        match (ours, subs.first()) {
-            (Some(sub), _) if err.maybe_landed() => Ok(RowResult::success(
+        let done = match (ours, subs.first()) {
+            (Some(sub), _) if err.maybe_landed() => RowResult::success(
                 Outcome::Onboarded,
                 format!(
                     "subscription {} is {} (its create answer was lost; found by looking up the SIM)",
@@ -666,8 +691,8 @@ impl Context {
                 ),
                 sub,
                 sim,
-            )),
-            (Some(sub), _) => Ok(RowResult::success(
+            ),
+            (Some(sub), _) => RowResult::success(
                 Outcome::AlreadyOnboarded,
                 format!(
                     "subscription {} ({}) already has this plan and user",
@@ -675,17 +700,31 @@ impl Context {
                 ),
                 sub,
                 sim,
-            )),
-            (None, Some(other)) if already_used => Err(Failure::SimInUse {
-                subscription: other.id.clone(),
-                plan: other.plan_id().to_owned(),
-                user: other.user_id().to_owned(),
-                status: other.status.clone(),
+            ),
+            // Someone else's subscription holds the SIM: ours cannot have
+            // landed, and sending it again would only be refused.
+            (None, Some(other)) => {
+                return Err(Failure::SimInUse {
+                    subscription: other.id.clone(),
+                    plan: other.plan_id().to_owned(),
+                    user: other.user_id().to_owned(),
+                    status: other.status.clone(),
+                }
+                .into())
             }
-            .into()),
-            _ => Err(err.into()),
-        }
+            // Nothing there: the create did not land. Send it again if the
+            // budget allows (the client says so), else the row fails.
+            (None, None) => return Ok(Settled::SendAgain(err.next_try().ok_or(err)?)),
+        };
+        Ok(Settled::Done(done))
     }
+}
+
+/// How a failed subscription create ends after looking at the SIM.
+enum Settled {
+    Done(RowResult),
+    /// No trace of the create: it may be sent again.
+    SendAgain(NextTry),
 }
 
 /// A SIM found by its ICCID must be a pSIM that is not retired.

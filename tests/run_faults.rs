@@ -185,3 +185,117 @@ fn a_sim_already_used_by_an_initiated_subscription_of_this_row_is_already_onboar
     );
     assert_eq!(creates.load(Ordering::SeqCst), 1);
 }
+
+/// A server whose subscription creates answer 500 while `fails` of them
+/// last; `lands` says whether such a failed create is committed all the same.
+/// Returns the stub and the log of subscription calls (`POST` and `GET`).
+fn failing_creates(
+    iccid: &str,
+    fails: usize,
+    lands: bool,
+) -> (Stub, Arc<std::sync::Mutex<Vec<&'static str>>>) {
+    let found = stub::sim("sim_1", iccid, "inactive");
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&calls);
+    let committed = Arc::new(AtomicUsize::new(0));
+    let stub = Stub::start(move |method, path, _| {
+        let sub = || stub::subscription("sub_1", "sim_1", "pending");
+        match (method, path) {
+            (_, p) if p.contains("/plans") => (200, stub::PLANS.to_owned()),
+            (_, p) if p.ends_with("/sims/search") => (200, found.clone()),
+            (_, p) if p.contains("/users/usr_1") => (200, USER.to_owned()),
+            ("POST", p) if p.ends_with("/subscriptions") => {
+                let mut log = log.lock().unwrap();
+                log.push("POST");
+                if committed.load(Ordering::SeqCst) > 0 {
+                    return (422, stub::error("invalid", "simAlreadyUsed"));
+                }
+                if log.iter().filter(|c| **c == "POST").count() <= fails {
+                    if lands {
+                        committed.fetch_add(1, Ordering::SeqCst);
+                    }
+                    return (500, stub::error("unknown", "unknown"));
+                }
+                committed.fetch_add(1, Ordering::SeqCst);
+                (201, sub())
+            }
+            ("GET", p) if p.contains("/subscriptions?") => {
+                log.lock().unwrap().push("GET");
+                let items = if committed.load(Ordering::SeqCst) > 0 {
+                    vec![sub()]
+                } else {
+                    vec![]
+                };
+                (200, stub::list(&items))
+            }
+            _ => (404, stub::error("notFound", "")),
+        }
+    });
+    (stub, calls)
+}
+
+fn one_row(iccid: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.csv"),
+        manifest("iccid", &[iccid.to_owned()]),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_create_answered_500_that_landed_is_found_not_sent_again() {
+    let iccid = iccids(24, 1).remove(0);
+    let (stub, calls) = failing_creates(&iccid, 1, true);
+    let dir = one_row(&iccid);
+
+    let out = run_stubbed(&stub, dir.path(), &[]);
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = results(&dir.path().join("r.csv"));
+    let l = line(&lines, 2);
+    assert_eq!(
+        (l.outcome.as_str(), l.subscription_id.as_str()),
+        ("onboarded", "sub_1")
+    );
+    assert!(l.message.contains("looking up the SIM"), "{}", l.message);
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["POST", "GET"],
+        "one create, then a look"
+    );
+}
+
+#[test]
+fn a_create_answered_500_that_did_not_land_is_looked_up_then_sent_again() {
+    let iccid = iccids(25, 1).remove(0);
+    let (stub, calls) = failing_creates(&iccid, 2, false);
+    let dir = one_row(&iccid);
+
+    let out = run_stubbed(&stub, dir.path(), &[]);
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = results(&dir.path().join("r.csv"));
+    assert_eq!(line(&lines, 2).outcome, "onboarded");
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["POST", "GET", "POST", "GET", "POST"],
+        "every create that may have landed is checked before the next"
+    );
+}
+
+#[test]
+fn checks_between_creates_share_the_retry_budget() {
+    let iccid = iccids(26, 1).remove(0);
+    let (stub, calls) = failing_creates(&iccid, 10, false);
+    let dir = one_row(&iccid);
+
+    let out = run_stubbed(&stub, dir.path(), &["--max-retries", "1"]);
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = results(&dir.path().join("r.csv"));
+    let message = failed(&lines, 2, "api_error");
+    assert!(message.contains("HTTP 500"), "{message}");
+    assert_eq!(*calls.lock().unwrap(), ["POST", "GET", "POST", "GET"]);
+}

@@ -4,6 +4,12 @@
 //! status, latency: never a header, never a body), and maps every non-2xx
 //! answer to a typed [`Error`]. The endpoint methods below it are thin.
 //!
+//! A create sent without an `Idempotency-Key` is never re-sent blindly once
+//! an attempt may have landed: [`call`](Client::call) hands the error back
+//! with a [`NextTry`], the caller looks for the create's effect, and only if
+//! there is none sends it again by passing the `NextTry` back, so that the
+//! retry budget and the backoff carry on where they stopped.
+//!
 //! Requests are blocking (the run is a pool of worker threads); one `Client`
 //! is shared by all of them and keeps its connections alive.
 
@@ -19,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::pace::Pacer;
-use super::retry::{self, Attempt, Decision, Policy, Transport};
+use super::retry::{self, Attempt, Decision, Policy, Resend, Transport};
 use super::types::{
     ErrorBody, List, NewSubscription, NewUser, Plan, Sim, SimSearch, Subscription, User, UserSearch,
 };
@@ -56,10 +62,22 @@ pub struct ApiError {
     pub code: String,
     pub message: String,
     pub attempts: u32,
-    /// True when an earlier attempt may have reached the server and acted (it
-    /// broke after sending, or got a 5xx), so this answer may be about the
-    /// effect of that attempt, e.g. `simAlreadyUsed` after our own create.
+    /// True when this or an earlier attempt may have reached the server and
+    /// acted (it broke after sending, or got a 5xx), so this answer may be
+    /// about the effect of that attempt, e.g. `simAlreadyUsed` after our own
+    /// create.
     pub maybe_landed: bool,
+    /// Set when a create stopped to be checked: see [`Error::next_try`].
+    pub next_try: Option<NextTry>,
+}
+
+/// A create that stopped because an attempt may have landed, and that may be
+/// sent again (after its wait) once the caller found no effect of it. It
+/// carries the attempts spent, so the `--max-retries` budget is shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextTry {
+    attempts: u32,
+    wait: Duration,
 }
 
 impl fmt::Display for ApiError {
@@ -99,6 +117,8 @@ pub enum Error {
         attempts: u32,
         /// False only when no attempt ever left (every connection was refused).
         maybe_landed: bool,
+        /// Set when a create stopped to be checked: see [`Error::next_try`].
+        next_try: Option<NextTry>,
     },
     /// A 2xx answer that is not the JSON expected.
     #[error("{method} {path} answered HTTP {status} with an unexpected body: {message}")]
@@ -141,9 +161,20 @@ impl Error {
     /// came back: a create that must be checked before it is called failed.
     pub fn maybe_landed(&self) -> bool {
         match self {
-            Error::Api(e) => e.maybe_landed || e.status >= 500,
+            Error::Api(e) => e.maybe_landed,
             Error::Transport { maybe_landed, .. } => *maybe_landed,
             Error::Decode { .. } => true,
+        }
+    }
+
+    /// For a create without an `Idempotency-Key` whose attempt may have
+    /// landed, with retries left: check for its effect, and if there is none,
+    /// pass this to the same create to send it again.
+    pub fn next_try(&self) -> Option<NextTry> {
+        match self {
+            Error::Api(e) => e.next_try,
+            Error::Transport { next_try, .. } => *next_try,
+            Error::Decode { .. } => None,
         }
     }
 }
@@ -200,6 +231,10 @@ struct Call<'a> {
     path: String,
     body: Option<Vec<u8>>,
     idempotency_key: Option<&'a str>,
+    /// Whether an attempt that may have landed can be sent again blindly.
+    resend: Resend,
+    /// The continuation of a create that stopped to be checked.
+    after: Option<NextTry>,
 }
 
 impl Client {
@@ -276,7 +311,7 @@ impl Client {
     }
 
     pub fn search_sims(&self, iccid: &str) -> Result<Vec<Sim>, Error> {
-        let list: List<Sim> = self.post("/sims/search", &SimSearch { iccid }, None)?;
+        let list: List<Sim> = self.post("/sims/search", &SimSearch { iccid }, Resend::Safe)?;
         Ok(list.items)
     }
 
@@ -294,7 +329,7 @@ impl Client {
     }
 
     pub fn search_users(&self, email: &str) -> Result<Vec<User>, Error> {
-        let list: List<User> = self.post("/users/search", &UserSearch { email }, None)?;
+        let list: List<User> = self.post("/users/search", &UserSearch { email }, Resend::Safe)?;
         Ok(list.items)
     }
 
@@ -302,16 +337,45 @@ impl Client {
         self.get(format!("/users/{}", encode_segment(id)))
     }
 
-    pub fn create_user(&self, user: &NewUser<'_>, key: Option<&str>) -> Result<User, Error> {
-        self.post("/users", user, key)
+    /// Creates a user. Without an idempotency `key`, an attempt that may have
+    /// landed is not re-sent: the error has a [`NextTry`] (see
+    /// [`Error::next_try`]), to pass as `after` once the email is searched.
+    pub fn create_user(
+        &self,
+        user: &NewUser<'_>,
+        key: Option<&str>,
+        after: Option<NextTry>,
+    ) -> Result<User, Error> {
+        self.create("/users", user, key, after)
     }
 
+    /// Creates a subscription; see [`Client::create_user`] for `key` and
+    /// `after` (here the SIM's subscriptions are what to check).
     pub fn create_subscription(
         &self,
         sub: &NewSubscription<'_>,
         key: Option<&str>,
+        after: Option<NextTry>,
     ) -> Result<Subscription, Error> {
-        self.post("/subscriptions", sub, key)
+        self.create("/subscriptions", sub, key, after)
+    }
+
+    fn create<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        key: Option<&str>,
+        after: Option<NextTry>,
+    ) -> Result<T, Error> {
+        let resend = match key {
+            Some(_) => Resend::Safe,
+            None => Resend::CheckFirst,
+        };
+        self.call(Call {
+            idempotency_key: key,
+            after,
+            ..self.post_call(path, body, resend)?
+        })
     }
 
     fn get<T: DeserializeOwned>(&self, path: String) -> Result<T, Error> {
@@ -320,26 +384,40 @@ impl Client {
             path,
             body: None,
             idempotency_key: None,
+            resend: Resend::Safe,
+            after: None,
         })
     }
 
+    /// A POST that only reads (a search).
     fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &impl Serialize,
-        idempotency_key: Option<&str>,
+        resend: Resend,
     ) -> Result<T, Error> {
+        self.call(self.post_call(path, body, resend)?)
+    }
+
+    fn post_call(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        resend: Resend,
+    ) -> Result<Call<'static>, Error> {
         let body = serde_json::to_vec(body).map_err(|err| Error::Decode {
             method: Method::POST,
             path: path.to_owned(),
             status: 0,
             message: format!("cannot encode the request: {err}"),
         })?;
-        self.call(Call {
+        Ok(Call {
             method: Method::POST,
             path: path.to_owned(),
             body: Some(body),
-            idempotency_key,
+            idempotency_key: None,
+            resend,
+            after: None,
         })
     }
 
@@ -348,8 +426,12 @@ impl Client {
         let inner = &*self.inner;
         let log_path = format!("{}{}", inner.root_path, call.path);
         let url = format!("{}{}", inner.root, call.path);
-        let mut maybe_landed = false;
-        let mut retries = 0u32;
+        // A create sent again after a check continues its budget and backoff.
+        let mut maybe_landed = call.after.is_some();
+        let mut retries = call.after.map_or(0, |next| next.attempts);
+        if let Some(next) = call.after {
+            std::thread::sleep(next.wait);
+        }
         loop {
             let sent = inner.pacer.acquire();
             let started = Instant::now();
@@ -388,7 +470,7 @@ impl Client {
                 }
             }
             let jitter = fastrand::f64();
-            let decision = retry::decide(attempt, retries, &inner.policy, jitter);
+            let decision = retry::decide(attempt, retries, call.resend, &inner.policy, jitter);
             if let Attempt::Answered {
                 status: 429,
                 retry_after,
@@ -399,9 +481,16 @@ impl Client {
                     retry_after.unwrap_or_else(|| retry::backoff(retries, &inner.policy, jitter));
                 inner.pacer.refused(sent, wait);
             }
+            maybe_landed |= retry::may_have_landed(attempt);
+            let next_try = match decision {
+                Decision::Check(wait) => Some(NextTry {
+                    attempts: retries + 1,
+                    wait,
+                }),
+                _ => None,
+            };
             match (decision, outcome) {
                 (Decision::RetryAfter(wait), outcome) => {
-                    maybe_landed |= may_have_acted(attempt);
                     drop(outcome);
                     retries += 1;
                     // After a 429 the pacer already holds everyone back.
@@ -409,7 +498,7 @@ impl Client {
                         std::thread::sleep(wait);
                     }
                 }
-                (Decision::Stop, Ok(answer)) if (200..300).contains(&answer.status) => {
+                (_, Ok(answer)) if (200..300).contains(&answer.status) => {
                     return serde_json::from_slice(&answer.body).map_err(|err| Error::Decode {
                         method: call.method.clone(),
                         path: log_path.clone(),
@@ -417,7 +506,7 @@ impl Client {
                         message: err.to_string(),
                     });
                 }
-                (Decision::Stop, Ok(answer)) => {
+                (_, Ok(answer)) => {
                     let body: ErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
                     return Err(Error::Api(Box::new(ApiError {
                         method: call.method.clone(),
@@ -428,15 +517,17 @@ impl Client {
                         message: body.message.unwrap_or_else(|| snippet(&answer.body)),
                         attempts: retries + 1,
                         maybe_landed,
+                        next_try,
                     })));
                 }
-                (Decision::Stop, Err(err)) => {
+                (_, Err(err)) => {
                     return Err(Error::Transport {
                         method: call.method.clone(),
                         path: log_path,
                         message: error_chain(&err),
                         attempts: retries + 1,
-                        maybe_landed: maybe_landed || may_have_acted(attempt),
+                        maybe_landed,
+                        next_try,
                     });
                 }
             }
@@ -504,15 +595,6 @@ fn classify(err: &reqwest::Error) -> Transport {
     }
 }
 
-/// Whether an attempt that failed this way may still have had its effect.
-fn may_have_acted(attempt: Attempt) -> bool {
-    match attempt {
-        Attempt::Answered { status, .. } => status == 408 || status >= 500,
-        Attempt::Transport(Transport::Connect) => false,
-        Attempt::Transport(_) => true,
-    }
-}
-
 /// The error and its causes, `: `-joined (reqwest's own message is terse).
 fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
@@ -577,6 +659,7 @@ mod tests {
             message: "SIM already in use".into(),
             attempts: 2,
             maybe_landed: true,
+            next_try: None,
         };
         assert_eq!(
             err.to_string(),
@@ -603,9 +686,9 @@ mod tests {
                 message: String::new(),
                 attempts: 1,
                 maybe_landed: false,
+                next_try: None,
             }))
         };
         assert!(err(401).is_auth() && err(403).is_auth() && !err(404).is_auth());
-        assert!(err(502).maybe_landed() && !err(422).maybe_landed());
     }
 }
