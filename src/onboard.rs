@@ -393,14 +393,13 @@ impl Context {
         self.subscribe(row, &sim, &plan, &user)
     }
 
-    /// Step 2: find the SIM by its ICCID.
+    /// Step 2: find the SIM by its ICCID. Only a SIM with the row's ICCID
+    /// will do: whatever else a search returns is not this row's SIM.
     fn resolve(&self, iccid: &str) -> Result<Sim, Step> {
         let found = self.client.search_sims(iccid)?;
         let sim = found
-            .iter()
+            .into_iter()
             .find(|sim| same_iccid(&sim.iccid, iccid))
-            .or(found.first())
-            .cloned()
             .ok_or(Failure::SimNotFound)?;
         Ok(sim)
     }
@@ -775,8 +774,16 @@ fn misfit(plan: &Plan, sim: &Sim) -> Option<String> {
 
 /// ICCIDs compare without the `F` padding of 19-digit ones, ignoring case.
 fn same_iccid(a: &str, b: &str) -> bool {
-    let strip = |s: &str| s.trim().trim_end_matches(['F', 'f']).to_owned();
-    strip(a) == strip(b)
+    let key = |s: &str| {
+        let s = s.trim();
+        match s.strip_suffix(['F', 'f']) {
+            Some(digits) if digits.len() == 19 && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                digits.to_owned()
+            }
+            _ => s.to_ascii_uppercase(),
+        }
+    };
+    !a.trim().is_empty() && key(a) == key(b)
 }
 
 /// Emails compare case-insensitively, without surrounding blanks.
@@ -841,7 +848,11 @@ mod tests {
     fn emails_and_iccids_compare_loosely() {
         assert_eq!(email_key(" Ann@Example.COM "), "ann@example.com");
         assert!(same_iccid("8988307000000753711F", "8988307000000753711"));
+        assert!(same_iccid("8988307000000753711f", "8988307000000753711F"));
+        assert!(same_iccid(" 89424242424242424242", "89424242424242424242"));
         assert!(!same_iccid("89883070000007537119", "89883070000007537118"));
+        assert!(!same_iccid("89883070000007537119", "8988307000000753711"));
+        assert!(!same_iccid("", ""), "a SIM without an ICCID is no match");
     }
 
     #[test]

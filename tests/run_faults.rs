@@ -299,3 +299,57 @@ fn checks_between_creates_share_the_retry_budget() {
     assert!(message.contains("HTTP 500"), "{message}");
     assert_eq!(*calls.lock().unwrap(), ["POST", "GET", "POST", "GET"]);
 }
+
+/// A server whose SIM search answers one SIM with `answered_iccid`, and
+/// whose creates succeed; returns it and its count of creates.
+fn search_answers(answered_iccid: &str) -> (Stub, Arc<AtomicUsize>) {
+    let found = stub::sim("sim_1", answered_iccid, "inactive");
+    let creates = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&creates);
+    let stub = Stub::start(move |method, path, _| match (method, path) {
+        (_, p) if p.contains("/plans") => (200, stub::PLANS.to_owned()),
+        (_, p) if p.ends_with("/sims/search") => (200, found.clone()),
+        (_, p) if p.contains("/users/usr_1") => (200, USER.to_owned()),
+        ("POST", p) if p.ends_with("/subscriptions") => {
+            counted.fetch_add(1, Ordering::SeqCst);
+            (201, stub::subscription("sub_1", "sim_1", "pending"))
+        }
+        ("GET", p) if p.contains("/subscriptions?") => (200, stub::list(&[])),
+        _ => (404, stub::error("notFound", "")),
+    });
+    (stub, creates)
+}
+
+#[test]
+fn a_search_that_answers_another_iccid_is_sim_not_found() {
+    let mut two = iccids(27, 2);
+    let (row, other) = (two.remove(0), two.remove(0));
+    let (stub, creates) = search_answers(&other);
+    let dir = one_row(&row);
+
+    let out = run_stubbed(&stub, dir.path(), &[]);
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    failed(&results(&dir.path().join("r.csv")), 2, "sim_not_found");
+    assert_eq!(creates.load(Ordering::SeqCst), 0, "nothing is created");
+}
+
+#[test]
+fn a_19_digit_iccid_matches_its_sim_with_or_without_the_f_padding() {
+    let payload = "898830700280000001";
+    let row = format!(
+        "{payload}{}",
+        simboard::iccid::luhn_check_digit(payload.as_bytes())
+    );
+    for answered in [format!("{row}F"), format!("{row}f"), row.clone()] {
+        let (stub, creates) = search_answers(&answered);
+        let dir = one_row(&row);
+
+        let out = run_stubbed(&stub, dir.path(), &[]);
+
+        assert_eq!(out.status.code(), Some(0), "{answered}: {}", stderr(&out));
+        let lines = results(&dir.path().join("r.csv"));
+        assert_eq!(line(&lines, 2).outcome, "onboarded", "{answered}");
+        assert_eq!(creates.load(Ordering::SeqCst), 1);
+    }
+}
