@@ -7,7 +7,9 @@
 //! What the whole run shares lives in [`Context`]: the plan catalogue (listed
 //! once per run), and caches that make each email, user id and plan id cost
 //! one lookup per run, however many rows name it and however many run at once
-//! (a per-key `OnceLock`: the first row resolves, the others wait for it).
+//! (a per-key lock: the first row resolves, the others wait for it). Only
+//! definitive answers are kept: after a transient failure the next row asks
+//! again.
 //!
 //! Creates are made safe to retry without help from the server: when a
 //! subscription create may have landed although no success came back, the
@@ -19,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -275,24 +277,50 @@ pub struct Settings {
     pub idempotency_keys: bool,
 }
 
-/// A map whose values are computed once per key, even by racing threads.
-struct OnceMap<V> {
-    cells: Mutex<HashMap<String, Arc<OnceLock<V>>>>,
+/// A map of answers per key, computed by one thread at a time per key (the
+/// others wait for it) and kept for the run only when definitive: a
+/// transient failure (retries exhausted) is not kept, so the next row that
+/// needs the key asks again instead of failing at once.
+struct OnceMap<T> {
+    cells: Mutex<HashMap<String, Slot<T>>>,
 }
 
-impl<V: Clone> OnceMap<V> {
+type Answer<T> = Result<T, Step>;
+/// A key's answer, once there is a definitive one.
+type Slot<T> = Arc<Mutex<Option<Answer<T>>>>;
+
+impl<T: Clone> OnceMap<T> {
     fn new() -> Self {
         OnceMap {
             cells: Mutex::new(HashMap::new()),
         }
     }
 
-    fn get_or_init(&self, key: &str, init: impl FnOnce() -> V) -> V {
+    fn get_or_init(&self, key: &str, init: impl FnOnce() -> Answer<T>) -> Answer<T> {
         let cell = {
             let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
             Arc::clone(cells.entry(key.to_owned()).or_default())
         };
-        cell.get_or_init(init).clone()
+        // Held while `init` runs: one request at a time per key.
+        let mut slot = cell.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(answer) = &*slot {
+            return answer.clone();
+        }
+        let answer = init();
+        if is_definitive(&answer) {
+            *slot = Some(answer.clone());
+        }
+        answer
+    }
+}
+
+/// A success, or a failure that another try would not change (not found, a
+/// plan that does not fit, ...). `api_error` and a stopped run are not.
+fn is_definitive<T>(answer: &Answer<T>) -> bool {
+    match answer {
+        Ok(_) => true,
+        Err(Step::Fail(Failure::Api(_))) | Err(Step::Stop(_)) => false,
+        Err(Step::Fail(_)) => true,
     }
 }
 
@@ -302,10 +330,10 @@ pub struct Context {
     settings: Settings,
     /// The project's available plans, listed once by the preflight.
     catalogue: Vec<Plan>,
-    plans: OnceMap<Result<Plan, Step>>,
-    users: OnceMap<Result<User, Step>>,
-    searched: OnceMap<Result<Option<User>, Step>>,
-    created: OnceMap<Result<User, Step>>,
+    plans: OnceMap<Plan>,
+    users: OnceMap<User>,
+    searched: OnceMap<Option<User>>,
+    created: OnceMap<User>,
 }
 
 /// The user a row goes to.
@@ -868,6 +896,33 @@ mod tests {
             ..cells
         };
         assert_eq!(full.address().unwrap().city, "Berlin");
+    }
+
+    #[test]
+    fn only_definitive_answers_are_kept() {
+        let map: OnceMap<u32> = OnceMap::new();
+        let transient = || Err(Failure::Api("HTTP 503 (after 6 attempts)".into()).into());
+        assert!(matches!(
+            map.get_or_init("a@x", transient),
+            Err(Step::Fail(Failure::Api(_)))
+        ));
+        assert_eq!(
+            map.get_or_init("a@x", || Ok(7)).ok(),
+            Some(7),
+            "asked again"
+        );
+        assert_eq!(map.get_or_init("a@x", || Ok(8)).ok(), Some(7), "kept");
+        let missing = || {
+            Err(Failure::UserNotFound {
+                user: "usr_x".into(),
+            }
+            .into())
+        };
+        assert!(map.get_or_init("usr_x", missing).is_err());
+        assert!(
+            map.get_or_init("usr_x", || Ok(1)).is_err(),
+            "not found is kept"
+        );
     }
 
     #[test]

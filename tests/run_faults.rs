@@ -353,3 +353,60 @@ fn a_19_digit_iccid_matches_its_sim_with_or_without_the_f_padding() {
         assert_eq!(creates.load(Ordering::SeqCst), 1);
     }
 }
+
+#[test]
+fn an_email_search_that_ran_out_of_retries_is_tried_again_by_the_next_row() {
+    let sims = iccids(28, 2);
+    // The search answers both SIMs; each row takes the one with its ICCID.
+    let found = stub::list(&[
+        stub::sim_object("sim_1", &sims[0], "inactive"),
+        stub::sim_object("sim_2", &sims[1], "inactive"),
+    ]);
+    let searches = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&searches);
+    let stub = Stub::start(move |method, path, _| match (method, path) {
+        (_, p) if p.contains("/plans") => (200, stub::PLANS.to_owned()),
+        (_, p) if p.ends_with("/sims/search") => (200, found.clone()),
+        (_, p) if p.ends_with("/users/search") => {
+            if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                (503, stub::error("unknown", "serviceUnavailable"))
+            } else {
+                (200, stub::list(&[USER.to_owned()]))
+            }
+        }
+        ("POST", p) if p.ends_with("/subscriptions") => {
+            (201, stub::subscription("sub_2", "sim_2", "pending"))
+        }
+        _ => (404, stub::error("notFound", "")),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = sims.iter().map(|s| format!("{s},u@x.example")).collect();
+    std::fs::write(dir.path().join("m.csv"), manifest("iccid,email", &rows)).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(dir.path())
+        .env("GIGS_TOKEN", "sk_stub")
+        .args(["run", "m.csv", "-o", "r.csv", "--max-retries", "0"])
+        .args([
+            "--concurrency",
+            "1",
+            "--project",
+            "p",
+            "--api-url",
+            &stub.url,
+        ])
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = results(&dir.path().join("r.csv"));
+    let message = failed(&lines, 2, "api_error");
+    assert!(message.contains("HTTP 503"), "{message}");
+    assert_eq!(
+        line(&lines, 3).outcome,
+        "onboarded",
+        "{}",
+        line(&lines, 3).message
+    );
+    assert_eq!(searches.load(Ordering::SeqCst), 2);
+}

@@ -76,8 +76,13 @@ pub const PLANS: &str = r#"{"object":"list","items":[{"object":"plan","id":"pln_
 
 /// The answer of a SIM search that finds one p4 pSIM with this ICCID.
 pub fn sim(id: &str, iccid: &str, status: &str) -> String {
+    list(&[sim_object(id, iccid, status)])
+}
+
+/// A p4 pSIM.
+pub fn sim_object(id: &str, iccid: &str, status: &str) -> String {
     format!(
-        r#"{{"object":"list","items":[{{"object":"sim","id":"{id}","iccid":"{iccid}","type":"pSIM","provider":"p4","status":"{status}"}}],"moreItemsAfter":null}}"#
+        r#"{{"object":"sim","id":"{id}","iccid":"{iccid}","type":"pSIM","provider":"p4","status":"{status}"}}"#
     )
 }
 
