@@ -106,7 +106,7 @@ impl Pacer {
                     let slot = s.next_slot.max(now);
                     let rate = self.rate_at(&s, slot);
                     s.next_slot = match rate {
-                        Some(rate) => slot + Duration::from_secs_f64(1.0 / rate),
+                        Some(rate) => slot.checked_add(interval(rate)).unwrap_or(slot),
                         None => slot,
                     };
                     Ok(slot)
@@ -180,6 +180,21 @@ impl Pacer {
     }
 }
 
+/// The longest gap between two requests, whatever the rate: a rate of next
+/// to nothing (a typo, or an estimate gone wrong) must neither overflow a
+/// `Duration` nor stall a run for ages.
+const MAX_INTERVAL: Duration = Duration::from_secs(100);
+
+/// The gap between two requests at `rate` per second.
+fn interval(rate: f64) -> Duration {
+    if rate.is_nan() || rate <= 0.0 {
+        return MAX_INTERVAL;
+    }
+    Duration::try_from_secs_f64(1.0 / rate)
+        .unwrap_or(MAX_INTERVAL)
+        .min(MAX_INTERVAL)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +223,21 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    #[test]
+    fn intervals_never_overflow() {
+        assert_eq!(interval(200.0), Duration::from_millis(5));
+        for rate in [1e-25, 0.0, -1.0, f64::NAN, f64::MIN_POSITIVE] {
+            assert_eq!(interval(rate), MAX_INTERVAL, "{rate}");
+        }
+        assert_eq!(interval(f64::INFINITY), Duration::ZERO);
+        // A pacer built with an absurd cap hands out its first slot at once
+        // and does not panic.
+        let pacer = Pacer::new(Some(1e-25));
+        let start = Instant::now();
+        pacer.acquire();
+        assert!(start.elapsed() < Duration::from_secs(1));
     }
 
     #[test]
