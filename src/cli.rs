@@ -319,9 +319,9 @@ mod tests {
     #[test]
     fn rates_below_the_minimum_are_refused() {
         let run = |rate: &str| {
+            let flag = format!("--rate={rate}");
             let cli =
-                Cli::try_parse_from(["simboard", "run", "m.csv", "--sandbox", "--rate", rate])
-                    .unwrap();
+                Cli::try_parse_from(["simboard", "run", "m.csv", "--sandbox", &flag]).unwrap();
             match cli.command {
                 Command::Run(args) => args.into_config().map(|c| c.rate),
                 _ => unreachable!(),
