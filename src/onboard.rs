@@ -155,9 +155,18 @@ impl fmt::Display for Failure {
     }
 }
 
-/// The API refused the token (401/403): the whole run must stop.
+/// The whole run must stop: the API refused the token (401/403), with a
+/// message saying so; or the run was interrupted while the row waited, with
+/// an empty message (the row is not finished, and `--resume` runs it again).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stop(pub String);
+
+impl Stop {
+    /// True for a run interrupted (Ctrl-C) while the row waited.
+    pub fn is_interrupted(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// How a step ends early: the row fails, or the run stops.
 #[derive(Clone, Debug)]
@@ -174,7 +183,9 @@ impl From<Failure> for Step {
 
 impl From<Error> for Step {
     fn from(err: Error) -> Self {
-        if err.is_auth() {
+        if err.is_interrupted() {
+            Step::Stop(Stop(String::new()))
+        } else if err.is_auth() {
             Step::Stop(Stop(format!(
                 "the API refused the token in mid-run ({err}); check GIGS_TOKEN and run again \
                  with --resume"
@@ -629,7 +640,9 @@ impl Context {
                     Ok(user) => return Ok(user),
                     Err(err) => err,
                 };
-                if err.is_auth() || !(err.code() == Some("userAlreadyExists") || err.maybe_landed())
+                if err.is_auth()
+                    || err.is_interrupted()
+                    || !(err.code() == Some("userAlreadyExists") || err.maybe_landed())
                 {
                     return Err(err.into());
                 }
@@ -696,7 +709,7 @@ impl Context {
     /// landed or the SIM is taken, and say how the row ends, or that nothing
     /// is there and the create may be sent again.
     fn settle(&self, err: Error, sim: &Sim, plan: &Plan, user: &User) -> Result<Settled, Step> {
-        if err.is_auth() {
+        if err.is_auth() || err.is_interrupted() {
             return Err(err.into());
         }
         let already_used = err.code() == Some("simAlreadyUsed");

@@ -14,8 +14,8 @@
 //! is shared by all of them and keeps its connections alive.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::blocking::Response;
@@ -24,7 +24,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::pace::Pacer;
+use super::pace::{self, Pacer};
 use super::retry::{self, Attempt, Decision, Policy, Resend, Transport};
 use super::types::{
     ErrorBody, List, NewSubscription, NewUser, Plan, Sim, SimSearch, Subscription, User, UserSearch,
@@ -120,6 +120,10 @@ pub enum Error {
         /// Set when a create stopped to be checked: see [`Error::next_try`].
         next_try: Option<NextTry>,
     },
+    /// The run was interrupted while this call waited (a pause after a 429,
+    /// a backoff): it gave up, and the row is left for `--resume`.
+    #[error("{method} {path}: given up, the run was interrupted")]
+    Interrupted { method: Method, path: String },
     /// A 2xx answer that is not the JSON expected.
     #[error("{method} {path} answered HTTP {status} with an unexpected body: {message}")]
     Decode {
@@ -135,7 +139,7 @@ impl Error {
         match self {
             Error::Api(e) => Some(e.status),
             Error::Decode { status, .. } => Some(*status),
-            Error::Transport { .. } => None,
+            Error::Transport { .. } | Error::Interrupted { .. } => None,
         }
     }
 
@@ -164,7 +168,14 @@ impl Error {
             Error::Api(e) => e.maybe_landed,
             Error::Transport { maybe_landed, .. } => *maybe_landed,
             Error::Decode { .. } => true,
+            // It may have given up after an attempt that landed; `--resume`
+            // checks, like any run, before it creates.
+            Error::Interrupted { .. } => true,
         }
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Error::Interrupted { .. })
     }
 
     /// For a create without an `Idempotency-Key` whose attempt may have
@@ -174,7 +185,7 @@ impl Error {
         match self {
             Error::Api(e) => e.next_try,
             Error::Transport { next_try, .. } => *next_try,
-            Error::Decode { .. } => None,
+            Error::Decode { .. } | Error::Interrupted { .. } => None,
         }
     }
 }
@@ -215,6 +226,8 @@ struct Inner {
     pacer: Pacer,
     stats: Stats,
     log: Option<Log>,
+    /// Set by [`Client::give_up_when`]: the run's interruption flag.
+    interrupted: OnceLock<&'static AtomicBool>,
 }
 
 impl fmt::Debug for Client {
@@ -267,6 +280,7 @@ impl Client {
                 pacer: Pacer::new(config.rate),
                 stats: Stats::default(),
                 log: config.log,
+                interrupted: OnceLock::new(),
             }),
         })
     }
@@ -278,6 +292,21 @@ impl Client {
             retries: s.retries.load(Ordering::Relaxed),
             refused: s.refused.load(Ordering::Relaxed),
         }
+    }
+
+    /// Makes every wait of this client (and its clones) give up, with
+    /// [`Error::Interrupted`], soon after `flag` turns true: a pause after a
+    /// 429 or a backoff can last up to an hour, which Ctrl-C must not wait
+    /// for. The first flag set is kept.
+    pub fn give_up_when(&self, flag: &'static AtomicBool) {
+        let _ = self.inner.interrupted.set(flag);
+    }
+
+    fn is_interrupted(&self) -> bool {
+        self.inner
+            .interrupted
+            .get()
+            .is_some_and(|flag| flag.load(Ordering::SeqCst))
     }
 
     /// The pace learnt from 429s (or the cap), if any.
@@ -429,11 +458,20 @@ impl Client {
         // A create sent again after a check continues its budget and backoff.
         let mut maybe_landed = call.after.is_some();
         let mut retries = call.after.map_or(0, |next| next.attempts);
+        let interrupted = || self.is_interrupted();
+        let given_up = || Error::Interrupted {
+            method: call.method.clone(),
+            path: log_path.clone(),
+        };
         if let Some(next) = call.after {
-            std::thread::sleep(next.wait);
+            if !pace::nap(next.wait, &interrupted) {
+                return Err(given_up());
+            }
         }
         loop {
-            let sent = inner.pacer.acquire();
+            let Some(sent) = inner.pacer.acquire(&interrupted) else {
+                return Err(given_up());
+            };
             let started = Instant::now();
             let mut request = inner
                 .http
@@ -494,8 +532,10 @@ impl Client {
                     drop(outcome);
                     retries += 1;
                     // After a 429 the pacer already holds everyone back.
-                    if !matches!(attempt, Attempt::Answered { status: 429, .. }) {
-                        std::thread::sleep(wait);
+                    if !matches!(attempt, Attempt::Answered { status: 429, .. })
+                        && !pace::nap(wait, &interrupted)
+                    {
+                        return Err(given_up());
                     }
                 }
                 (_, Ok(answer)) if (200..300).contains(&answer.status) => {
@@ -666,6 +706,47 @@ mod tests {
             "POST /projects/p/subscriptions answered HTTP 422 invalid/simAlreadyUsed: \
              SIM already in use (after 2 attempts)"
         );
+    }
+
+    #[test]
+    fn an_interrupted_run_gives_up_a_long_retry_after_at_once() {
+        use std::io::{Read, Write};
+        static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3600\r\n\
+                  Content-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            // Ctrl-C, as soon as the client has its answer.
+            INTERRUPTED.store(true, Ordering::SeqCst);
+        });
+        let client = Client::new(ClientConfig {
+            base_url: url,
+            project: "p".into(),
+            token: Token::new("t".into()),
+            max_retries: 5,
+            rate: None,
+            connections: 1,
+            log: None,
+        })
+        .unwrap();
+        client.give_up_when(&INTERRUPTED);
+
+        let started = Instant::now();
+        let err = client.get_plan("pln_1").unwrap_err();
+
+        assert!(err.is_interrupted(), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(client.counts().requests, 1, "not sent again");
     }
 
     #[test]
