@@ -161,11 +161,7 @@ pub struct RunArgs {
 
 impl RunArgs {
     pub fn into_config(self) -> Result<RunConfig, String> {
-        if let Some(rate) = self.rate {
-            if !(rate.is_finite() && rate > 0.0) {
-                return Err(format!("--rate must be a positive number, not {rate}"));
-            }
-        }
+        check_rate(self.rate)?;
         let target = if self.sandbox {
             Target::Sandbox
         } else {
@@ -250,11 +246,7 @@ pub struct EmulatorArgs {
 
 impl EmulatorArgs {
     pub fn into_config(self) -> Result<EmulatorConfig, String> {
-        if let Some(rate) = self.rate {
-            if !(rate.is_finite() && rate > 0.0) {
-                return Err(format!("--rate must be a positive number, not {rate}"));
-            }
-        }
+        check_rate(self.rate)?;
         if !(self.time_scale.is_finite() && self.time_scale >= 0.0) {
             return Err(format!(
                 "--time-scale must be 0 or more, not {}",
@@ -277,6 +269,19 @@ impl EmulatorArgs {
             time_scale: self.time_scale,
             ..defaults
         })
+    }
+}
+
+/// The slowest `--rate` taken: one request every 100 seconds. Slower rates
+/// are surely typos, and a pause of ages is no use to anyone.
+pub const MIN_RATE: f64 = 0.01;
+
+fn check_rate(rate: Option<f64>) -> Result<(), String> {
+    match rate {
+        Some(rate) if !(rate.is_finite() && rate >= MIN_RATE) => Err(format!(
+            "--rate must be a number of requests per second of at least {MIN_RATE}, not {rate}"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -309,6 +314,25 @@ mod tests {
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rates_below_the_minimum_are_refused() {
+        let run = |rate: &str| {
+            let flag = format!("--rate={rate}");
+            let cli =
+                Cli::try_parse_from(["simboard", "run", "m.csv", "--sandbox", &flag]).unwrap();
+            match cli.command {
+                Command::Run(args) => args.into_config().map(|c| c.rate),
+                _ => unreachable!(),
+            }
+        };
+        for bad in ["1e-25", "0", "-1", "0.001", "inf", "NaN"] {
+            let err = run(bad).unwrap_err();
+            assert!(err.contains("--rate"), "{bad}: {err}");
+        }
+        assert_eq!(run("0.01"), Ok(Some(0.01)));
+        assert_eq!(run("250"), Ok(Some(250.0)));
     }
 
     #[test]

@@ -7,19 +7,25 @@
 //! What the whole run shares lives in [`Context`]: the plan catalogue (listed
 //! once per run), and caches that make each email, user id and plan id cost
 //! one lookup per run, however many rows name it and however many run at once
-//! (a per-key `OnceLock`: the first row resolves, the others wait for it).
+//! (a per-key lock: the first row resolves, the others wait for it). Only
+//! definitive answers are kept: after a transient failure the next row asks
+//! again.
 //!
 //! Creates are made safe to retry without help from the server: when a
 //! subscription create may have landed although no success came back, the
 //! SIM's subscriptions are looked up (and a `simAlreadyUsed` answer is always
 //! looked up); when a user create may have landed, its email is searched.
+//! Only when nothing is found is the create sent again (the client never
+//! re-sends such a create by itself; see [`crate::gigs::client`]), within
+//! the same `--max-retries` budget.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
+use crate::gigs::client::NextTry;
 use crate::gigs::types::{Address, NewSubscription, NewUser, Plan, Sim, Subscription, User};
 use crate::gigs::{Client, Error};
 use crate::results::Outcome;
@@ -149,9 +155,18 @@ impl fmt::Display for Failure {
     }
 }
 
-/// The API refused the token (401/403): the whole run must stop.
+/// The whole run must stop: the API refused the token (401/403), with a
+/// message saying so; or the run was interrupted while the row waited, with
+/// an empty message (the row is not finished, and `--resume` runs it again).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stop(pub String);
+
+impl Stop {
+    /// True for a run interrupted (Ctrl-C) while the row waited.
+    pub fn is_interrupted(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// How a step ends early: the row fails, or the run stops.
 #[derive(Clone, Debug)]
@@ -168,7 +183,9 @@ impl From<Failure> for Step {
 
 impl From<Error> for Step {
     fn from(err: Error) -> Self {
-        if err.is_auth() {
+        if err.is_interrupted() {
+            Step::Stop(Stop(String::new()))
+        } else if err.is_auth() {
             Step::Stop(Stop(format!(
                 "the API refused the token in mid-run ({err}); check GIGS_TOKEN and run again \
                  with --resume"
@@ -271,24 +288,50 @@ pub struct Settings {
     pub idempotency_keys: bool,
 }
 
-/// A map whose values are computed once per key, even by racing threads.
-struct OnceMap<V> {
-    cells: Mutex<HashMap<String, Arc<OnceLock<V>>>>,
+/// A map of answers per key, computed by one thread at a time per key (the
+/// others wait for it) and kept for the run only when definitive: a
+/// transient failure (retries exhausted) is not kept, so the next row that
+/// needs the key asks again instead of failing at once.
+struct OnceMap<T> {
+    cells: Mutex<HashMap<String, Slot<T>>>,
 }
 
-impl<V: Clone> OnceMap<V> {
+type Answer<T> = Result<T, Step>;
+/// A key's answer, once there is a definitive one.
+type Slot<T> = Arc<Mutex<Option<Answer<T>>>>;
+
+impl<T: Clone> OnceMap<T> {
     fn new() -> Self {
         OnceMap {
             cells: Mutex::new(HashMap::new()),
         }
     }
 
-    fn get_or_init(&self, key: &str, init: impl FnOnce() -> V) -> V {
+    fn get_or_init(&self, key: &str, init: impl FnOnce() -> Answer<T>) -> Answer<T> {
         let cell = {
             let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
             Arc::clone(cells.entry(key.to_owned()).or_default())
         };
-        cell.get_or_init(init).clone()
+        // Held while `init` runs: one request at a time per key.
+        let mut slot = cell.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(answer) = &*slot {
+            return answer.clone();
+        }
+        let answer = init();
+        if is_definitive(&answer) {
+            *slot = Some(answer.clone());
+        }
+        answer
+    }
+}
+
+/// A success, or a failure that another try would not change (not found, a
+/// plan that does not fit, ...). `api_error` and a stopped run are not.
+fn is_definitive<T>(answer: &Answer<T>) -> bool {
+    match answer {
+        Ok(_) => true,
+        Err(Step::Fail(Failure::Api(_))) | Err(Step::Stop(_)) => false,
+        Err(Step::Fail(_)) => true,
     }
 }
 
@@ -298,10 +341,10 @@ pub struct Context {
     settings: Settings,
     /// The project's available plans, listed once by the preflight.
     catalogue: Vec<Plan>,
-    plans: OnceMap<Result<Plan, Step>>,
-    users: OnceMap<Result<User, Step>>,
-    searched: OnceMap<Result<Option<User>, Step>>,
-    created: OnceMap<Result<User, Step>>,
+    plans: OnceMap<Plan>,
+    users: OnceMap<User>,
+    searched: OnceMap<Option<User>>,
+    created: OnceMap<User>,
 }
 
 /// The user a row goes to.
@@ -389,14 +432,13 @@ impl Context {
         self.subscribe(row, &sim, &plan, &user)
     }
 
-    /// Step 2: find the SIM by its ICCID.
+    /// Step 2: find the SIM by its ICCID. Only a SIM with the row's ICCID
+    /// will do: whatever else a search returns is not this row's SIM.
     fn resolve(&self, iccid: &str) -> Result<Sim, Step> {
         let found = self.client.search_sims(iccid)?;
         let sim = found
-            .iter()
+            .into_iter()
             .find(|sim| same_iccid(&sim.iccid, iccid))
-            .or(found.first())
-            .cloned()
             .ok_or(Failure::SimNotFound)?;
         Ok(sim)
     }
@@ -592,16 +634,24 @@ impl Context {
                 .idempotency_keys
                 .then(|| idempotency_key(&["user", &self.settings.project, &email_key(email)]));
             let new = NewUser { email, full_name };
-            match self.client.create_user(&new, key.as_deref()) {
-                Ok(user) => Ok(user),
-                Err(err) if err.is_auth() => Err(err.into()),
-                Err(err) if err.code() == Some("userAlreadyExists") || err.maybe_landed() => {
-                    match self.find_email(email)? {
-                        Some(user) => Ok(user),
-                        None => Err(err.into()),
-                    }
+            let mut after = None;
+            loop {
+                let err = match self.client.create_user(&new, key.as_deref(), after) {
+                    Ok(user) => return Ok(user),
+                    Err(err) => err,
+                };
+                if err.is_auth()
+                    || err.is_interrupted()
+                    || !(err.code() == Some("userAlreadyExists") || err.maybe_landed())
+                {
+                    return Err(err.into());
                 }
-                Err(err) => Err(err.into()),
+                if let Some(user) = self.find_email(email)? {
+                    return Ok(user);
+                }
+                // Nobody has the email: the create did not land; send it
+                // again if the budget allows.
+                after = Some(err.next_try().ok_or(err)?);
             }
         })
     }
@@ -629,22 +679,37 @@ impl Context {
             user: &user.id,
             user_address: address.as_ref(),
         };
-        let err = match self.client.create_subscription(&new, key.as_deref()) {
-            Ok(sub) => {
-                let message = format!("subscription {} is {}", sub.id, sub.status);
-                let mut done = RowResult::success(Outcome::Onboarded, message, &sub, sim);
-                // Some answers may not embed everything; the row knows.
-                for (cell, known) in [(&mut done.plan_id, &plan.id), (&mut done.user_id, &user.id)]
-                {
-                    if cell.is_empty() {
-                        cell.clone_from(known);
-                    }
-                }
-                return Ok(done);
+        let mut after = None;
+        loop {
+            let err = match self.client.create_subscription(&new, key.as_deref(), after) {
+                Ok(sub) => return Ok(self.created(sub, sim, plan, user)),
+                Err(err) => err,
+            };
+            match self.settle(err, sim, plan, user)? {
+                Settled::Done(done) => return Ok(done),
+                Settled::SendAgain(next) => after = Some(next),
             }
-            Err(err) => err,
-        };
-        if err.is_auth() {
+        }
+    }
+
+    /// The row's result from a subscription just created.
+    fn created(&self, sub: Subscription, sim: &Sim, plan: &Plan, user: &User) -> RowResult {
+        let message = format!("subscription {} is {}", sub.id, sub.status);
+        let mut done = RowResult::success(Outcome::Onboarded, message, &sub, sim);
+        // Some answers may not embed everything; the row knows.
+        for (cell, known) in [(&mut done.plan_id, &plan.id), (&mut done.user_id, &user.id)] {
+            if cell.is_empty() {
+                cell.clone_from(known);
+            }
+        }
+        done
+    }
+
+    /// A subscription create failed: look at the SIM when the create may have
+    /// landed or the SIM is taken, and say how the row ends, or that nothing
+    /// is there and the create may be sent again.
+    fn settle(&self, err: Error, sim: &Sim, plan: &Plan, user: &User) -> Result<Settled, Step> {
+        if err.is_auth() || err.is_interrupted() {
             return Err(err.into());
         }
         let already_used = err.code() == Some("simAlreadyUsed");
@@ -657,8 +722,8 @@ impl Context {
         let ours = subs
             .iter()
             .find(|s| s.plan_id() == plan.id && s.user_id() == user.id);
-        match (ours, subs.first()) {
-            (Some(sub), _) if err.maybe_landed() => Ok(RowResult::success(
+        let done = match (ours, subs.first()) {
+            (Some(sub), _) if err.maybe_landed() => RowResult::success(
                 Outcome::Onboarded,
                 format!(
                     "subscription {} is {} (its create answer was lost; found by looking up the SIM)",
@@ -666,8 +731,8 @@ impl Context {
                 ),
                 sub,
                 sim,
-            )),
-            (Some(sub), _) => Ok(RowResult::success(
+            ),
+            (Some(sub), _) => RowResult::success(
                 Outcome::AlreadyOnboarded,
                 format!(
                     "subscription {} ({}) already has this plan and user",
@@ -675,17 +740,31 @@ impl Context {
                 ),
                 sub,
                 sim,
-            )),
-            (None, Some(other)) if already_used => Err(Failure::SimInUse {
-                subscription: other.id.clone(),
-                plan: other.plan_id().to_owned(),
-                user: other.user_id().to_owned(),
-                status: other.status.clone(),
+            ),
+            // Someone else's subscription holds the SIM: ours cannot have
+            // landed, and sending it again would only be refused.
+            (None, Some(other)) => {
+                return Err(Failure::SimInUse {
+                    subscription: other.id.clone(),
+                    plan: other.plan_id().to_owned(),
+                    user: other.user_id().to_owned(),
+                    status: other.status.clone(),
+                }
+                .into())
             }
-            .into()),
-            _ => Err(err.into()),
-        }
+            // Nothing there: the create did not land. Send it again if the
+            // budget allows (the client says so), else the row fails.
+            (None, None) => return Ok(Settled::SendAgain(err.next_try().ok_or(err)?)),
+        };
+        Ok(Settled::Done(done))
     }
+}
+
+/// How a failed subscription create ends after looking at the SIM.
+enum Settled {
+    Done(RowResult),
+    /// No trace of the create: it may be sent again.
+    SendAgain(NextTry),
 }
 
 /// A SIM found by its ICCID must be a pSIM that is not retired.
@@ -736,8 +815,16 @@ fn misfit(plan: &Plan, sim: &Sim) -> Option<String> {
 
 /// ICCIDs compare without the `F` padding of 19-digit ones, ignoring case.
 fn same_iccid(a: &str, b: &str) -> bool {
-    let strip = |s: &str| s.trim().trim_end_matches(['F', 'f']).to_owned();
-    strip(a) == strip(b)
+    let key = |s: &str| {
+        let s = s.trim();
+        match s.strip_suffix(['F', 'f']) {
+            Some(digits) if digits.len() == 19 && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                digits.to_owned()
+            }
+            _ => s.to_ascii_uppercase(),
+        }
+    };
+    !a.trim().is_empty() && key(a) == key(b)
 }
 
 /// Emails compare case-insensitively, without surrounding blanks.
@@ -802,7 +889,11 @@ mod tests {
     fn emails_and_iccids_compare_loosely() {
         assert_eq!(email_key(" Ann@Example.COM "), "ann@example.com");
         assert!(same_iccid("8988307000000753711F", "8988307000000753711"));
+        assert!(same_iccid("8988307000000753711f", "8988307000000753711F"));
+        assert!(same_iccid(" 89424242424242424242", "89424242424242424242"));
         assert!(!same_iccid("89883070000007537119", "89883070000007537118"));
+        assert!(!same_iccid("89883070000007537119", "8988307000000753711"));
+        assert!(!same_iccid("", ""), "a SIM without an ICCID is no match");
     }
 
     #[test]
@@ -818,6 +909,33 @@ mod tests {
             ..cells
         };
         assert_eq!(full.address().unwrap().city, "Berlin");
+    }
+
+    #[test]
+    fn only_definitive_answers_are_kept() {
+        let map: OnceMap<u32> = OnceMap::new();
+        let transient = || Err(Failure::Api("HTTP 503 (after 6 attempts)".into()).into());
+        assert!(matches!(
+            map.get_or_init("a@x", transient),
+            Err(Step::Fail(Failure::Api(_)))
+        ));
+        assert_eq!(
+            map.get_or_init("a@x", || Ok(7)).ok(),
+            Some(7),
+            "asked again"
+        );
+        assert_eq!(map.get_or_init("a@x", || Ok(8)).ok(), Some(7), "kept");
+        let missing = || {
+            Err(Failure::UserNotFound {
+                user: "usr_x".into(),
+            }
+            .into())
+        };
+        assert!(map.get_or_init("usr_x", missing).is_err());
+        assert!(
+            map.get_or_init("usr_x", || Ok(1)).is_err(),
+            "not found is kept"
+        );
     }
 
     #[test]

@@ -617,3 +617,39 @@ fn the_sandbox_onboards_the_clean_sample() {
     assert_eq!(lines.len(), 12);
     assert!(lines.iter().all(|l| l.outcome == "onboarded"), "{lines:#?}");
 }
+
+#[test]
+fn a_test_placeholder_iccid_resolves_to_its_placeholder_sim() {
+    // Searching a placeholder's ICCID answers the placeholder itself, whose
+    // ICCID is the one searched; a create with it makes a new test SIM.
+    let world = World::with_stock(&[]);
+    let user = world.create_user("t@x.example");
+    world.write(
+        "m.csv",
+        &manifest("iccid", &["89424242424242424242".to_owned()]),
+    );
+
+    let plan = world.plan_where("test plan", |p| {
+        p["provider"] == "test" && p["status"] == "available" && has(p, "simTypes", "pSIM")
+    });
+    let out = world.run(&[
+        "m.csv",
+        "-o",
+        "r.csv",
+        "--user",
+        &user,
+        "--plan",
+        &plan,
+        "--no-check-digit",
+    ]);
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = results(&world.path("r.csv"));
+    let l = line(&lines, 2);
+    assert_eq!(
+        (l.outcome.as_str(), l.sim_id.as_str()),
+        ("onboarded", "sim_test_psim"),
+        "{}",
+        l.message
+    );
+}

@@ -35,9 +35,11 @@ fn run(stub: &Stub, dir: &std::path::Path, args: &[&str]) -> Output {
 
 #[test]
 fn an_answer_that_is_not_json_is_an_api_error_not_a_crash() {
-    let stub = Stub::start(|_, path, _| match path {
+    let iccid = iccids(42, 1).remove(0);
+    let found = stub::sim("sim_1", &iccid, "inactive");
+    let stub = Stub::start(move |_, path, _| match path {
         p if p.contains("/plans") => (200, stub::PLANS.to_owned()),
-        p if p.ends_with("/sims/search") => (200, stub::sim("sim_1", "inactive")),
+        p if p.ends_with("/sims/search") => (200, found.clone()),
         p if p.ends_with("/subscriptions") => (201, "<html>ok</html>".to_owned()),
         p if p.contains("/subscriptions?") => (200, r#"{"items":[{"id":7}]}"#.to_owned()),
         _ => (418, "teapot".to_owned()),

@@ -4,12 +4,18 @@
 //! status, latency: never a header, never a body), and maps every non-2xx
 //! answer to a typed [`Error`]. The endpoint methods below it are thin.
 //!
+//! A create sent without an `Idempotency-Key` is never re-sent blindly once
+//! an attempt may have landed: [`call`](Client::call) hands the error back
+//! with a [`NextTry`], the caller looks for the create's effect, and only if
+//! there is none sends it again by passing the `NextTry` back, so that the
+//! retry budget and the backoff carry on where they stopped.
+//!
 //! Requests are blocking (the run is a pool of worker threads); one `Client`
 //! is shared by all of them and keeps its connections alive.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::blocking::Response;
@@ -18,8 +24,8 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::pace::Pacer;
-use super::retry::{self, Attempt, Decision, Policy, Transport};
+use super::pace::{self, Pacer};
+use super::retry::{self, Attempt, Decision, Policy, Resend, Transport};
 use super::types::{
     ErrorBody, List, NewSubscription, NewUser, Plan, Sim, SimSearch, Subscription, User, UserSearch,
 };
@@ -56,10 +62,22 @@ pub struct ApiError {
     pub code: String,
     pub message: String,
     pub attempts: u32,
-    /// True when an earlier attempt may have reached the server and acted (it
-    /// broke after sending, or got a 5xx), so this answer may be about the
-    /// effect of that attempt, e.g. `simAlreadyUsed` after our own create.
+    /// True when this or an earlier attempt may have reached the server and
+    /// acted (it broke after sending, or got a 5xx), so this answer may be
+    /// about the effect of that attempt, e.g. `simAlreadyUsed` after our own
+    /// create.
     pub maybe_landed: bool,
+    /// Set when a create stopped to be checked: see [`Error::next_try`].
+    pub next_try: Option<NextTry>,
+}
+
+/// A create that stopped because an attempt may have landed, and that may be
+/// sent again (after its wait) once the caller found no effect of it. It
+/// carries the attempts spent, so the `--max-retries` budget is shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextTry {
+    attempts: u32,
+    wait: Duration,
 }
 
 impl fmt::Display for ApiError {
@@ -99,7 +117,13 @@ pub enum Error {
         attempts: u32,
         /// False only when no attempt ever left (every connection was refused).
         maybe_landed: bool,
+        /// Set when a create stopped to be checked: see [`Error::next_try`].
+        next_try: Option<NextTry>,
     },
+    /// The run was interrupted while this call waited (a pause after a 429,
+    /// a backoff): it gave up, and the row is left for `--resume`.
+    #[error("{method} {path}: given up, the run was interrupted")]
+    Interrupted { method: Method, path: String },
     /// A 2xx answer that is not the JSON expected.
     #[error("{method} {path} answered HTTP {status} with an unexpected body: {message}")]
     Decode {
@@ -115,7 +139,7 @@ impl Error {
         match self {
             Error::Api(e) => Some(e.status),
             Error::Decode { status, .. } => Some(*status),
-            Error::Transport { .. } => None,
+            Error::Transport { .. } | Error::Interrupted { .. } => None,
         }
     }
 
@@ -141,9 +165,27 @@ impl Error {
     /// came back: a create that must be checked before it is called failed.
     pub fn maybe_landed(&self) -> bool {
         match self {
-            Error::Api(e) => e.maybe_landed || e.status >= 500,
+            Error::Api(e) => e.maybe_landed,
             Error::Transport { maybe_landed, .. } => *maybe_landed,
             Error::Decode { .. } => true,
+            // It may have given up after an attempt that landed; `--resume`
+            // checks, like any run, before it creates.
+            Error::Interrupted { .. } => true,
+        }
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Error::Interrupted { .. })
+    }
+
+    /// For a create without an `Idempotency-Key` whose attempt may have
+    /// landed, with retries left: check for its effect, and if there is none,
+    /// pass this to the same create to send it again.
+    pub fn next_try(&self) -> Option<NextTry> {
+        match self {
+            Error::Api(e) => e.next_try,
+            Error::Transport { next_try, .. } => *next_try,
+            Error::Decode { .. } | Error::Interrupted { .. } => None,
         }
     }
 }
@@ -184,6 +226,8 @@ struct Inner {
     pacer: Pacer,
     stats: Stats,
     log: Option<Log>,
+    /// Set by [`Client::give_up_when`]: the run's interruption flag.
+    interrupted: OnceLock<&'static AtomicBool>,
 }
 
 impl fmt::Debug for Client {
@@ -200,6 +244,10 @@ struct Call<'a> {
     path: String,
     body: Option<Vec<u8>>,
     idempotency_key: Option<&'a str>,
+    /// Whether an attempt that may have landed can be sent again blindly.
+    resend: Resend,
+    /// The continuation of a create that stopped to be checked.
+    after: Option<NextTry>,
 }
 
 impl Client {
@@ -232,6 +280,7 @@ impl Client {
                 pacer: Pacer::new(config.rate),
                 stats: Stats::default(),
                 log: config.log,
+                interrupted: OnceLock::new(),
             }),
         })
     }
@@ -243,6 +292,21 @@ impl Client {
             retries: s.retries.load(Ordering::Relaxed),
             refused: s.refused.load(Ordering::Relaxed),
         }
+    }
+
+    /// Makes every wait of this client (and its clones) give up, with
+    /// [`Error::Interrupted`], soon after `flag` turns true: a pause after a
+    /// 429 or a backoff can last up to an hour, which Ctrl-C must not wait
+    /// for. The first flag set is kept.
+    pub fn give_up_when(&self, flag: &'static AtomicBool) {
+        let _ = self.inner.interrupted.set(flag);
+    }
+
+    fn is_interrupted(&self) -> bool {
+        self.inner
+            .interrupted
+            .get()
+            .is_some_and(|flag| flag.load(Ordering::SeqCst))
     }
 
     /// The pace learnt from 429s (or the cap), if any.
@@ -276,20 +340,25 @@ impl Client {
     }
 
     pub fn search_sims(&self, iccid: &str) -> Result<Vec<Sim>, Error> {
-        let list: List<Sim> = self.post("/sims/search", &SimSearch { iccid }, None)?;
+        let list: List<Sim> = self.post("/sims/search", &SimSearch { iccid }, Resend::Safe)?;
         Ok(list.items)
     }
 
-    /// The SIM's live subscriptions (the API lists pending and active ones
-    /// unless told otherwise).
+    /// The SIM's live subscriptions. The API lists only `pending` and `active`
+    /// ones unless told otherwise, but a live subscription may also be
+    /// `initiated`: ask for all three, so that a create whose answer was lost
+    /// is found whatever state it reached.
     pub fn sim_subscriptions(&self, sim_id: &str) -> Result<Vec<Subscription>, Error> {
-        let path = format!("/subscriptions?sim={}&limit=200", encode_segment(sim_id));
+        let path = format!(
+            "/subscriptions?sim={}&status={LIVE_STATUSES}&limit=200",
+            encode_segment(sim_id)
+        );
         let list: List<Subscription> = self.get(path)?;
         Ok(list.items)
     }
 
     pub fn search_users(&self, email: &str) -> Result<Vec<User>, Error> {
-        let list: List<User> = self.post("/users/search", &UserSearch { email }, None)?;
+        let list: List<User> = self.post("/users/search", &UserSearch { email }, Resend::Safe)?;
         Ok(list.items)
     }
 
@@ -297,16 +366,45 @@ impl Client {
         self.get(format!("/users/{}", encode_segment(id)))
     }
 
-    pub fn create_user(&self, user: &NewUser<'_>, key: Option<&str>) -> Result<User, Error> {
-        self.post("/users", user, key)
+    /// Creates a user. Without an idempotency `key`, an attempt that may have
+    /// landed is not re-sent: the error has a [`NextTry`] (see
+    /// [`Error::next_try`]), to pass as `after` once the email is searched.
+    pub fn create_user(
+        &self,
+        user: &NewUser<'_>,
+        key: Option<&str>,
+        after: Option<NextTry>,
+    ) -> Result<User, Error> {
+        self.create("/users", user, key, after)
     }
 
+    /// Creates a subscription; see [`Client::create_user`] for `key` and
+    /// `after` (here the SIM's subscriptions are what to check).
     pub fn create_subscription(
         &self,
         sub: &NewSubscription<'_>,
         key: Option<&str>,
+        after: Option<NextTry>,
     ) -> Result<Subscription, Error> {
-        self.post("/subscriptions", sub, key)
+        self.create("/subscriptions", sub, key, after)
+    }
+
+    fn create<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        key: Option<&str>,
+        after: Option<NextTry>,
+    ) -> Result<T, Error> {
+        let resend = match key {
+            Some(_) => Resend::Safe,
+            None => Resend::CheckFirst,
+        };
+        self.call(Call {
+            idempotency_key: key,
+            after,
+            ..self.post_call(path, body, resend)?
+        })
     }
 
     fn get<T: DeserializeOwned>(&self, path: String) -> Result<T, Error> {
@@ -315,26 +413,40 @@ impl Client {
             path,
             body: None,
             idempotency_key: None,
+            resend: Resend::Safe,
+            after: None,
         })
     }
 
+    /// A POST that only reads (a search).
     fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &impl Serialize,
-        idempotency_key: Option<&str>,
+        resend: Resend,
     ) -> Result<T, Error> {
+        self.call(self.post_call(path, body, resend)?)
+    }
+
+    fn post_call(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        resend: Resend,
+    ) -> Result<Call<'static>, Error> {
         let body = serde_json::to_vec(body).map_err(|err| Error::Decode {
             method: Method::POST,
             path: path.to_owned(),
             status: 0,
             message: format!("cannot encode the request: {err}"),
         })?;
-        self.call(Call {
+        Ok(Call {
             method: Method::POST,
             path: path.to_owned(),
             body: Some(body),
-            idempotency_key,
+            idempotency_key: None,
+            resend,
+            after: None,
         })
     }
 
@@ -343,10 +455,23 @@ impl Client {
         let inner = &*self.inner;
         let log_path = format!("{}{}", inner.root_path, call.path);
         let url = format!("{}{}", inner.root, call.path);
-        let mut maybe_landed = false;
-        let mut retries = 0u32;
+        // A create sent again after a check continues its budget and backoff.
+        let mut maybe_landed = call.after.is_some();
+        let mut retries = call.after.map_or(0, |next| next.attempts);
+        let interrupted = || self.is_interrupted();
+        let given_up = || Error::Interrupted {
+            method: call.method.clone(),
+            path: log_path.clone(),
+        };
+        if let Some(next) = call.after {
+            if !pace::nap(next.wait, &interrupted) {
+                return Err(given_up());
+            }
+        }
         loop {
-            let sent = inner.pacer.acquire();
+            let Some(sent) = inner.pacer.acquire(&interrupted) else {
+                return Err(given_up());
+            };
             let started = Instant::now();
             let mut request = inner
                 .http
@@ -383,7 +508,7 @@ impl Client {
                 }
             }
             let jitter = fastrand::f64();
-            let decision = retry::decide(attempt, retries, &inner.policy, jitter);
+            let decision = retry::decide(attempt, retries, call.resend, &inner.policy, jitter);
             if let Attempt::Answered {
                 status: 429,
                 retry_after,
@@ -394,17 +519,26 @@ impl Client {
                     retry_after.unwrap_or_else(|| retry::backoff(retries, &inner.policy, jitter));
                 inner.pacer.refused(sent, wait);
             }
+            maybe_landed |= retry::may_have_landed(attempt);
+            let next_try = match decision {
+                Decision::Check(wait) => Some(NextTry {
+                    attempts: retries + 1,
+                    wait,
+                }),
+                _ => None,
+            };
             match (decision, outcome) {
                 (Decision::RetryAfter(wait), outcome) => {
-                    maybe_landed |= may_have_acted(attempt);
                     drop(outcome);
                     retries += 1;
                     // After a 429 the pacer already holds everyone back.
-                    if !matches!(attempt, Attempt::Answered { status: 429, .. }) {
-                        std::thread::sleep(wait);
+                    if !matches!(attempt, Attempt::Answered { status: 429, .. })
+                        && !pace::nap(wait, &interrupted)
+                    {
+                        return Err(given_up());
                     }
                 }
-                (Decision::Stop, Ok(answer)) if (200..300).contains(&answer.status) => {
+                (_, Ok(answer)) if (200..300).contains(&answer.status) => {
                     return serde_json::from_slice(&answer.body).map_err(|err| Error::Decode {
                         method: call.method.clone(),
                         path: log_path.clone(),
@@ -412,7 +546,7 @@ impl Client {
                         message: err.to_string(),
                     });
                 }
-                (Decision::Stop, Ok(answer)) => {
+                (_, Ok(answer)) => {
                     let body: ErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
                     return Err(Error::Api(Box::new(ApiError {
                         method: call.method.clone(),
@@ -423,15 +557,17 @@ impl Client {
                         message: body.message.unwrap_or_else(|| snippet(&answer.body)),
                         attempts: retries + 1,
                         maybe_landed,
+                        next_try,
                     })));
                 }
-                (Decision::Stop, Err(err)) => {
+                (_, Err(err)) => {
                     return Err(Error::Transport {
                         method: call.method.clone(),
                         path: log_path,
                         message: error_chain(&err),
                         attempts: retries + 1,
-                        maybe_landed: maybe_landed || may_have_acted(attempt),
+                        maybe_landed,
+                        next_try,
                     });
                 }
             }
@@ -499,15 +635,6 @@ fn classify(err: &reqwest::Error) -> Transport {
     }
 }
 
-/// Whether an attempt that failed this way may still have had its effect.
-fn may_have_acted(attempt: Attempt) -> bool {
-    match attempt {
-        Attempt::Answered { status, .. } => status == 408 || status >= 500,
-        Attempt::Transport(Transport::Connect) => false,
-        Attempt::Transport(_) => true,
-    }
-}
-
 /// The error and its causes, `: `-joined (reqwest's own message is terse).
 fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
@@ -532,6 +659,10 @@ fn snippet(body: &[u8]) -> String {
         None => text.to_owned(),
     }
 }
+
+/// Every status of a subscription that holds its SIM, as the comma list the
+/// API's filters take (the commas are not encoded).
+const LIVE_STATUSES: &str = "pending,initiated,active";
 
 /// Percent-encodes one path segment or query value: an id from a manifest
 /// must not be able to change the path (`../`) or the query (`&`).
@@ -568,12 +699,54 @@ mod tests {
             message: "SIM already in use".into(),
             attempts: 2,
             maybe_landed: true,
+            next_try: None,
         };
         assert_eq!(
             err.to_string(),
             "POST /projects/p/subscriptions answered HTTP 422 invalid/simAlreadyUsed: \
              SIM already in use (after 2 attempts)"
         );
+    }
+
+    #[test]
+    fn an_interrupted_run_gives_up_a_long_retry_after_at_once() {
+        use std::io::{Read, Write};
+        static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3600\r\n\
+                  Content-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            // Ctrl-C, as soon as the client has its answer.
+            INTERRUPTED.store(true, Ordering::SeqCst);
+        });
+        let client = Client::new(ClientConfig {
+            base_url: url,
+            project: "p".into(),
+            token: Token::new("t".into()),
+            max_retries: 5,
+            rate: None,
+            connections: 1,
+            log: None,
+        })
+        .unwrap();
+        client.give_up_when(&INTERRUPTED);
+
+        let started = Instant::now();
+        let err = client.get_plan("pln_1").unwrap_err();
+
+        assert!(err.is_interrupted(), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(client.counts().requests, 1, "not sent again");
     }
 
     #[test]
@@ -594,9 +767,9 @@ mod tests {
                 message: String::new(),
                 attempts: 1,
                 maybe_landed: false,
+                next_try: None,
             }))
         };
         assert!(err(401).is_auth() && err(403).is_auth() && !err(404).is_auth());
-        assert!(err(502).maybe_landed() && !err(422).maybe_landed());
     }
 }

@@ -93,8 +93,10 @@ impl Pacer {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for this worker's turn, and returns the moment it was given.
-    pub fn acquire(&self) -> Instant {
+    /// Waits for this worker's turn, and returns the moment it was given;
+    /// `None` when `interrupted` turned true while it waited (it is asked
+    /// between short naps, so a long pause never holds up a Ctrl-C).
+    pub fn acquire(&self, interrupted: &dyn Fn() -> bool) -> Option<Instant> {
         loop {
             let now = Instant::now();
             let slot = {
@@ -106,23 +108,29 @@ impl Pacer {
                     let slot = s.next_slot.max(now);
                     let rate = self.rate_at(&s, slot);
                     s.next_slot = match rate {
-                        Some(rate) => slot + Duration::from_secs_f64(1.0 / rate),
+                        Some(rate) => slot.checked_add(interval(rate)).unwrap_or(slot),
                         None => slot,
                     };
                     Ok(slot)
                 }
             };
             match slot {
-                Err(pause) => std::thread::sleep(pause),
+                Err(pause) => {
+                    if !nap(pause, interrupted) {
+                        return None;
+                    }
+                }
                 Ok(slot) => {
                     let wait = slot.saturating_duration_since(Instant::now());
                     if wait.is_zero() {
-                        return slot;
+                        return Some(slot);
                     }
-                    std::thread::sleep(wait);
+                    if !nap(wait, interrupted) {
+                        return None;
+                    }
                     // A 429 may have paused everyone while this one slept.
                     if self.lock().paused_until <= Instant::now() {
-                        return slot;
+                        return Some(slot);
                     }
                 }
             }
@@ -180,6 +188,43 @@ impl Pacer {
     }
 }
 
+/// The longest single sleep: how long an interruption may go unnoticed.
+const NAP: Duration = Duration::from_millis(100);
+
+/// Sleeps `wait` in naps of at most [`NAP`]; false (early) when `interrupted`
+/// turns true.
+pub fn nap(wait: Duration, interrupted: &dyn Fn() -> bool) -> bool {
+    let until = Instant::now().checked_add(wait);
+    loop {
+        if interrupted() {
+            return false;
+        }
+        let left = match until {
+            Some(until) => until.saturating_duration_since(Instant::now()),
+            None => NAP,
+        };
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(NAP));
+    }
+}
+
+/// The longest gap between two requests, whatever the rate: a rate of next
+/// to nothing (a typo, or an estimate gone wrong) must neither overflow a
+/// `Duration` nor stall a run for ages.
+const MAX_INTERVAL: Duration = Duration::from_secs(100);
+
+/// The gap between two requests at `rate` per second.
+fn interval(rate: f64) -> Duration {
+    if rate.is_nan() || rate <= 0.0 {
+        return MAX_INTERVAL;
+    }
+    Duration::try_from_secs_f64(1.0 / rate)
+        .unwrap_or(MAX_INTERVAL)
+        .min(MAX_INTERVAL)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,7 +234,7 @@ mod tests {
         let pacer = Pacer::new(None);
         let start = Instant::now();
         for _ in 0..100 {
-            pacer.acquire();
+            pacer.acquire(&|| false);
         }
         assert!(start.elapsed() < Duration::from_millis(50));
         assert_eq!(pacer.learnt_rate(), None);
@@ -200,7 +245,7 @@ mod tests {
         let pacer = Pacer::new(Some(200.0));
         let start = Instant::now();
         for _ in 0..11 {
-            pacer.acquire();
+            pacer.acquire(&|| false);
         }
         // Ten intervals of 5 ms.
         assert!(
@@ -211,9 +256,44 @@ mod tests {
     }
 
     #[test]
+    fn an_interruption_ends_a_long_pause_at_once() {
+        let pacer = Pacer::new(None);
+        let sent = pacer.acquire(&|| false).unwrap();
+        pacer.answered();
+        pacer.refused(sent, Duration::from_secs(3600));
+        let start = Instant::now();
+        let asked = std::sync::atomic::AtomicU32::new(0);
+        // Interrupted at the second look: the pause is left within a nap.
+        let interrupted = || asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1;
+        assert_eq!(pacer.acquire(&interrupted), None);
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(nap(Duration::from_millis(1), &|| false));
+        assert!(!nap(Duration::MAX, &|| true));
+    }
+
+    #[test]
+    fn intervals_never_overflow() {
+        assert_eq!(interval(200.0), Duration::from_millis(5));
+        for rate in [1e-25, 0.0, -1.0, f64::NAN, f64::MIN_POSITIVE] {
+            assert_eq!(interval(rate), MAX_INTERVAL, "{rate}");
+        }
+        assert_eq!(interval(f64::INFINITY), Duration::ZERO);
+        // A pacer built with an absurd cap hands out its first slot at once
+        // and does not panic.
+        let pacer = Pacer::new(Some(1e-25));
+        let start = Instant::now();
+        pacer.acquire(&|| false);
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
     fn a_refusal_pauses_everyone_and_learns_a_rate() {
         let pacer = Pacer::new(None);
-        let sent = pacer.acquire();
+        let sent = pacer.acquire(&|| false).unwrap();
         for _ in 0..50 {
             pacer.answered();
         }
@@ -222,14 +302,14 @@ mod tests {
         let learnt = pacer.learnt_rate().expect("a rate is learnt");
         assert!(learnt > 10.0, "{learnt}");
         let before = Instant::now();
-        pacer.acquire();
+        pacer.acquire(&|| false);
         assert!(before.elapsed() >= Duration::from_millis(25));
     }
 
     #[test]
     fn refusals_in_flight_belong_to_the_same_burst() {
         let pacer = Pacer::new(None);
-        let sent = pacer.acquire();
+        let sent = pacer.acquire(&|| false).unwrap();
         for _ in 0..10 {
             pacer.answered();
         }
@@ -247,7 +327,7 @@ mod tests {
     #[test]
     fn the_anchored_estimate_is_the_refill_rate() {
         let pacer = Pacer::new(None);
-        let sent = pacer.acquire();
+        let sent = pacer.acquire(&|| false).unwrap();
         pacer.answered();
         pacer.refused(sent, Duration::ZERO);
         // 40 answers over ~100 ms between two 429s: about 400/s, paced at 95%.
@@ -256,7 +336,7 @@ mod tests {
             pacer.answered();
         }
         std::thread::sleep(Duration::from_millis(100));
-        let sent = pacer.acquire();
+        let sent = pacer.acquire(&|| false).unwrap();
         let elapsed = anchor.elapsed().as_secs_f64();
         pacer.refused(sent, Duration::ZERO);
         let learnt = pacer.learnt_rate().unwrap();

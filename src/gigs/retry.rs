@@ -9,6 +9,21 @@
 //! the other half random, so that workers refused together do not come back
 //! together, yet none comes back at once.
 //!
+//! A create sent without an `Idempotency-Key` is not safe to send twice: when
+//! an attempt *may have landed* (the request left and no clear refusal came
+//! back), sending it again blindly could create a second subscription or user.
+//! For such a request the decision is [`Decision::Check`]: the error goes back
+//! to the caller, which looks for the effect (the SIM's subscriptions, the
+//! email's user) and sends again, within the same retry budget, only if
+//! nothing is there. What may have landed ([`may_have_landed`]):
+//! - a timeout, or a connection that broke after it was opened: the request
+//!   may have been sent and processed;
+//! - 408 and every retryable 5xx (500, 502, 503, 504): a gateway may answer
+//!   them after the server acted, and the API does not document which of them
+//!   come before any processing, so none is trusted to;
+//! - not a 429 (the limit is checked before anything is done) and not a
+//!   connection that could not be opened (nothing was sent).
+//!
 //! The jitter is an argument (a number in `0..1`) so that the function stays
 //! pure and every case is unit-tested below.
 
@@ -35,6 +50,15 @@ pub enum Transport {
     Broken,
 }
 
+/// Whether a request may simply be sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resend {
+    /// Reads, searches, and creates that carry an `Idempotency-Key`.
+    Safe,
+    /// A create without a key: sent twice, it may act twice.
+    CheckFirst,
+}
+
 /// What to do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -42,6 +66,9 @@ pub enum Decision {
     Stop,
     /// Send the same request again after this wait.
     RetryAfter(Duration),
+    /// The attempt may have landed: give the error to the caller, which
+    /// checks for its effect and may send again after this wait.
+    Check(Duration),
 }
 
 /// The knobs of [`decide`].
@@ -70,8 +97,24 @@ pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
+/// Whether an attempt that failed this way may still have had its effect
+/// (see the module documentation for why each case is what it is).
+pub fn may_have_landed(attempt: Attempt) -> bool {
+    match attempt {
+        Attempt::Answered { status, .. } => status == 408 || status >= 500,
+        Attempt::Transport(Transport::Connect) => false,
+        Attempt::Transport(Transport::Timeout | Transport::Broken) => true,
+    }
+}
+
 /// Decides after attempt number `retries_done + 1`. `jitter` is in `0..1`.
-pub fn decide(attempt: Attempt, retries_done: u32, policy: &Policy, jitter: f64) -> Decision {
+pub fn decide(
+    attempt: Attempt,
+    retries_done: u32,
+    resend: Resend,
+    policy: &Policy,
+    jitter: f64,
+) -> Decision {
     let retry_after = match attempt {
         Attempt::Answered { status, .. } if !is_retryable_status(status) => {
             return Decision::Stop;
@@ -82,7 +125,12 @@ pub fn decide(attempt: Attempt, retries_done: u32, policy: &Policy, jitter: f64)
     if retries_done >= policy.max_retries {
         return Decision::Stop;
     }
-    Decision::RetryAfter(retry_after.unwrap_or_else(|| backoff(retries_done, policy, jitter)))
+    let wait = retry_after.unwrap_or_else(|| backoff(retries_done, policy, jitter));
+    if resend == Resend::CheckFirst && may_have_landed(attempt) {
+        Decision::Check(wait)
+    } else {
+        Decision::RetryAfter(wait)
+    }
 }
 
 /// `base · 2^n`, capped, of which the upper half is random.
@@ -138,7 +186,11 @@ mod tests {
     #[test]
     fn final_statuses_stop_at_once() {
         for s in [200, 201, 400, 401, 403, 404, 409, 422] {
-            assert_eq!(decide(status(s), 0, &policy(), 0.5), Decision::Stop, "{s}");
+            assert_eq!(
+                decide(status(s), 0, Resend::CheckFirst, &policy(), 0.5),
+                Decision::Stop,
+                "{s}"
+            );
         }
     }
 
@@ -156,7 +208,7 @@ mod tests {
             Attempt::Transport(Transport::Broken),
         ] {
             assert_eq!(
-                decide(attempt, 0, &policy(), 0.0),
+                decide(attempt, 0, Resend::Safe, &policy(), 0.0),
                 Decision::RetryAfter(Duration::from_millis(100)),
                 "{attempt:?}"
             );
@@ -165,12 +217,20 @@ mod tests {
 
     #[test]
     fn retries_stop_after_the_limit() {
-        assert!(matches!(
-            decide(status(503), 4, &policy(), 0.0),
-            Decision::RetryAfter(_)
-        ));
-        assert_eq!(decide(status(503), 5, &policy(), 0.0), Decision::Stop);
-        assert_eq!(decide(status(503), 0, &Policy::new(0), 0.0), Decision::Stop);
+        for resend in [Resend::Safe, Resend::CheckFirst] {
+            assert_ne!(
+                decide(status(503), 4, resend, &policy(), 0.0),
+                Decision::Stop
+            );
+            assert_eq!(
+                decide(status(503), 5, resend, &policy(), 0.0),
+                Decision::Stop
+            );
+            assert_eq!(
+                decide(status(503), 0, resend, &Policy::new(0), 0.0),
+                Decision::Stop
+            );
+        }
     }
 
     #[test]
@@ -191,9 +251,54 @@ mod tests {
             retry_after: Some(Duration::from_secs(3)),
         };
         assert_eq!(
-            decide(refused, 0, &policy(), 0.9),
+            decide(refused, 0, Resend::Safe, &policy(), 0.9),
             Decision::RetryAfter(Duration::from_secs(3))
         );
+    }
+
+    #[test]
+    fn a_create_that_may_have_landed_is_checked_not_resent() {
+        for attempt in [
+            status(408),
+            status(500),
+            status(502),
+            status(503),
+            status(504),
+            Attempt::Transport(Transport::Timeout),
+            Attempt::Transport(Transport::Broken),
+        ] {
+            assert!(may_have_landed(attempt), "{attempt:?}");
+            assert_eq!(
+                decide(attempt, 1, Resend::CheckFirst, &policy(), 0.0),
+                Decision::Check(Duration::from_millis(200)),
+                "{attempt:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_create_refused_before_it_was_processed_is_resent() {
+        let refused = Attempt::Answered {
+            status: 429,
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        for attempt in [refused, Attempt::Transport(Transport::Connect)] {
+            assert!(!may_have_landed(attempt), "{attempt:?}");
+            assert!(
+                matches!(
+                    decide(attempt, 0, Resend::CheckFirst, &policy(), 0.0),
+                    Decision::RetryAfter(_)
+                ),
+                "{attempt:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn final_answers_did_not_land() {
+        for s in [400, 401, 404, 422] {
+            assert!(!may_have_landed(status(s)), "{s}");
+        }
     }
 
     #[test]

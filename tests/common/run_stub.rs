@@ -74,8 +74,34 @@ impl Stub {
 /// One p4 pSIM plan, as the plan list answers it.
 pub const PLANS: &str = r#"{"object":"list","items":[{"object":"plan","id":"pln_1","name":"One","provider":"p4","simTypes":["pSIM"],"status":"available","requirements":{"address":"none"}}],"moreItemsAfter":null,"moreItemsBefore":null}"#;
 
-pub fn sim(id: &str, status: &str) -> String {
+/// The answer of a SIM search that finds one p4 pSIM with this ICCID.
+pub fn sim(id: &str, iccid: &str, status: &str) -> String {
+    list(&[sim_object(id, iccid, status)])
+}
+
+/// A p4 pSIM.
+pub fn sim_object(id: &str, iccid: &str, status: &str) -> String {
     format!(
-        r#"{{"object":"list","items":[{{"object":"sim","id":"{id}","iccid":"89883070000007537119","type":"pSIM","provider":"p4","status":"{status}"}}],"moreItemsAfter":null}}"#
+        r#"{{"object":"sim","id":"{id}","iccid":"{iccid}","type":"pSIM","provider":"p4","status":"{status}"}}"#
     )
+}
+
+/// A subscription of `pln_1` for `usr_1` on `sim`, in this status.
+pub fn subscription(id: &str, sim: &str, status: &str) -> String {
+    format!(
+        r#"{{"object":"subscription","id":"{id}","status":"{status}","plan":{{"object":"plan","id":"pln_1"}},"sim":{{"object":"sim","id":"{sim}"}},"user":{{"object":"user","id":"usr_1"}}}}"#
+    )
+}
+
+/// A list answer holding these objects.
+pub fn list(items: &[String]) -> String {
+    format!(
+        r#"{{"object":"list","items":[{}],"moreItemsAfter":null,"moreItemsBefore":null}}"#,
+        items.join(",")
+    )
+}
+
+/// A Gigs error body.
+pub fn error(kind: &str, code: &str) -> String {
+    format!(r#"{{"object":"error","type":"{kind}","code":"{code}","message":"{code}"}}"#)
 }
