@@ -162,6 +162,9 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
         log,
     })
     .map_err(Fatal::before_results)?;
+    // A Ctrl-C cuts short the client's waits (pacing, Retry-After, backoff),
+    // so in-flight rows end promptly and are left for `--resume`.
+    client.give_up_when(&INTERRUPTED);
     let catalogue = preflight(&client, &api, config.plan.as_deref())?;
 
     let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
