@@ -101,6 +101,31 @@ fn hash(key: u64) -> u64 {
     h ^ (h >> 29)
 }
 
+/// A table of `capacity` empty slots. A large table asks the kernel for huge
+/// pages before it is first written: each probe lands on a random page, and
+/// with 4 KiB pages nearly every one would also miss the TLB.
+fn new_slots(capacity: usize) -> Vec<[u64; 2]> {
+    let mut slots: Vec<[u64; 2]> = Vec::with_capacity(capacity);
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let bytes = capacity * std::mem::size_of::<[u64; 2]>();
+        if bytes >= 2 * HUGE {
+            let start = slots.as_ptr() as usize;
+            let aligned = (start + HUGE - 1) & !(HUGE - 1);
+            let len = (start + bytes - aligned) & !(HUGE - 1);
+            // SAFETY: the range lies inside the allocation just made, which
+            // nothing has touched yet; MADV_HUGEPAGE is only advice and
+            // changes no contents. A refusal is harmless and ignored.
+            unsafe {
+                libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    slots.resize(capacity, [EMPTY, 0]);
+    slots
+}
+
 /// Open addressing with linear probing; at most half full.
 #[derive(Debug, Default)]
 struct Table {
@@ -118,7 +143,7 @@ impl Table {
     }
 
     fn resize(&mut self, capacity: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![[EMPTY, 0]; capacity]);
+        let old = std::mem::replace(&mut self.slots, new_slots(capacity));
         self.len = 0;
         for [key, line] in old {
             if key != EMPTY {
