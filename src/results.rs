@@ -104,6 +104,20 @@ pub struct ResultRow {
 }
 
 impl ResultRow {
+    /// The fixed columns after `line`, in [`COLUMNS`] order.
+    pub fn fixed_cells(&self) -> [&str; 8] {
+        [
+            &self.iccid,
+            self.outcome.as_str(),
+            &self.reason,
+            &self.message,
+            &self.sim_id,
+            &self.plan_id,
+            &self.user_id,
+            &self.subscription_id,
+        ]
+    }
+
     /// A row with the given outcome and every other cell empty.
     pub fn new(line: u64, iccid: impl Into<String>, outcome: Outcome) -> Self {
         ResultRow {
@@ -278,21 +292,8 @@ impl<W: Write> ResultWriter<W> {
     }
 
     pub fn write(&mut self, row: &ResultRow) -> io::Result<()> {
-        encode_row(
-            &mut self.buf,
-            row.line,
-            [
-                &row.iccid,
-                row.outcome.as_str(),
-                &row.reason,
-                &row.message,
-                &row.sim_id,
-                &row.plan_id,
-                &row.user_id,
-                &row.subscription_id,
-            ],
-            row.extra.iter().map(String::as_bytes),
-        );
+        let extra = row.extra.iter().map(String::as_bytes);
+        encode_row(&mut self.buf, row.line, row.fixed_cells(), extra);
         self.flush_buf()
     }
 

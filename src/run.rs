@@ -979,21 +979,8 @@ impl Sink {
 
 /// Encodes a row; without `extra`, only its fixed cells (no line end).
 fn encode(buf: &mut Vec<u8>, row: &ResultRow, extra: bool) {
-    results::encode_row(
-        buf,
-        row.line,
-        [
-            &row.iccid,
-            row.outcome.as_str(),
-            &row.reason,
-            &row.message,
-            &row.sim_id,
-            &row.plan_id,
-            &row.user_id,
-            &row.subscription_id,
-        ],
-        row.extra.iter().map(String::as_bytes).filter(|_| extra),
-    );
+    let cells = row.extra.iter().map(String::as_bytes).filter(|_| extra);
+    results::encode_row(buf, row.line, row.fixed_cells(), cells);
     if !extra {
         buf.pop(); // the line end: the manifest's extra columns come first
     }
