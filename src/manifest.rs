@@ -7,6 +7,11 @@
 //! line is already an ICCID. Blank lines are not rows. Every [`Row`] keeps the
 //! line number an editor shows, so results can point back at the file.
 //!
+//! Rows come out two ways: one at a time ([`Manifest::next_row`], [`Manifest::rows`])
+//! for `run`, whose pace is the API's; and in chunks ([`Manifest::read_raw_chunk`]
+//! then [`RawChunk::decode`]) for `validate`, where one thread only parses and
+//! the rest of the work on a chunk runs in parallel.
+//!
 //! Problems that make the whole file unusable are a [`ManifestError`], whose
 //! message names the file and says what to do.
 
