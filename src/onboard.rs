@@ -260,11 +260,25 @@ pub struct RowResult {
 
 impl RowResult {
     fn success(outcome: Outcome, message: String, sub: &Subscription, sim: &Sim) -> Self {
+        // The subscription names the SIM it serves: for a test placeholder that
+        // is the new test SIM Gigs made from it, not the placeholder.
+        let sim_id = match sub.sim_id() {
+            "" => sim.id.clone(),
+            served => served.to_owned(),
+        };
+        let message = if sim_id == sim.id {
+            message
+        } else {
+            format!(
+                "{message}, on test SIM {sim_id} made from placeholder {}",
+                sim.id
+            )
+        };
         RowResult {
             outcome: Some(outcome),
             reason: "",
             message,
-            sim_id: sim.id.clone(),
+            sim_id,
             plan_id: sub.plan_id().to_owned(),
             user_id: sub.user_id().to_owned(),
             subscription_id: sub.id.clone(),

@@ -171,6 +171,10 @@ impl Subscription {
         self.user.as_ref().map_or("", Ref::id)
     }
 
+    pub fn sim_id(&self) -> &str {
+        self.sim.as_ref().map_or("", Ref::id)
+    }
+
     pub fn is_live(&self) -> bool {
         self.status != "ended"
     }
