@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::duplicates::Seen;
 use crate::exit::{Fatal, Partial};
 use crate::iccid::{self, CheckDigit, Iccid, Invalid, Note};
-use crate::manifest::{Cells, Manifest, ManifestError, ManifestOptions, RawChunk};
+use crate::manifest::{Cells, Manifest, ManifestError, ManifestOptions, RawChunk, RowRef};
 use crate::progress;
 use crate::results::{self, Outcome, Output, ResultWriter};
 use crate::summary::Summary;
@@ -162,6 +162,147 @@ impl Validator {
         }
         checked
     }
+}
+
+/// Rows encoded per parallel piece of a chunk.
+const PIECE_ROWS: usize = 1024;
+
+/// One piece of a chunk, checked and encoded in one pass.
+#[derive(Default)]
+struct Piece {
+    bytes: Vec<u8>,
+    /// Where each row's encoding starts in `bytes`.
+    starts: Vec<usize>,
+    /// `(row index in the chunk, key, line)` of each valid row.
+    keys: Vec<(usize, u64, u64)>,
+    counts: Counts,
+}
+
+/// Rows per outcome and reason.
+#[derive(Default)]
+struct Counts {
+    valid: u64,
+    reasons: Vec<(&'static str, u64)>,
+}
+
+impl Counts {
+    fn add(&mut self, checked: &Checked) {
+        match &checked.verdict {
+            Ok(_) => self.valid += 1,
+            Err(problem) => self.add_reason(problem.code(), 1),
+        }
+    }
+
+    fn add_reason(&mut self, reason: &'static str, n: u64) {
+        match self.reasons.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, count)) => *count += n,
+            None => self.reasons.push((reason, n)),
+        }
+    }
+
+    fn into_summary(self, summary: &mut Summary) {
+        summary.add(Outcome::Valid, "", self.valid);
+        for (reason, n) in self.reasons {
+            summary.add(Outcome::Invalid, reason, n);
+        }
+    }
+}
+
+impl Validator {
+    /// `validate`'s hot path: checks and encodes `rows` in one parallel pass,
+    /// as if no row were a duplicate, then finds the duplicates in order and
+    /// re-encodes just those rows. Duplicates are rare, so this reads each
+    /// row once instead of once per stage. Returns the encoded pieces, in order.
+    fn check_and_encode(
+        &mut self,
+        rows: &[RowRef<'_>],
+        iccid_column: usize,
+        extra_columns: &[usize],
+        summary: &mut Summary,
+    ) -> Vec<Vec<u8>> {
+        let policy = self.policy;
+        let mut pieces: Vec<Piece> = rows
+            .par_chunks(PIECE_ROWS)
+            .enumerate()
+            .map(|(p, rows)| {
+                let mut piece = Piece {
+                    bytes: Vec::with_capacity(rows.len() * 160),
+                    starts: Vec::with_capacity(rows.len()),
+                    ..Piece::default()
+                };
+                for (j, row) in rows.iter().enumerate() {
+                    let checked = check_row(row, iccid_column, policy);
+                    piece.starts.push(piece.bytes.len());
+                    encode_checked(&mut piece.bytes, row, &checked, extra_columns);
+                    if let Some(iccid) = checked.parsed() {
+                        piece
+                            .keys
+                            .push((p * PIECE_ROWS + j, iccid.key(), checked.line));
+                    }
+                    piece.counts.add(&checked);
+                }
+                piece
+            })
+            .collect();
+        let keys: Vec<(usize, u64, u64)> =
+            pieces.iter().flat_map(|p| p.keys.iter().copied()).collect();
+        let repeats = self.seen.insert_all(&keys);
+        let mut counts = Counts::default();
+        for piece in &mut pieces {
+            let piece_counts = std::mem::take(&mut piece.counts);
+            counts.valid += piece_counts.valid;
+            for (reason, n) in piece_counts.reasons {
+                counts.add_reason(reason, n);
+            }
+        }
+        counts.valid -= repeats.len() as u64;
+        if !repeats.is_empty() {
+            counts.add_reason("duplicate", repeats.len() as u64);
+        }
+        counts.into_summary(summary);
+        for (index, first_line) in repeats {
+            let piece = &mut pieces[index / PIECE_ROWS];
+            let row = &rows[index];
+            let mut checked = check_row(row, iccid_column, policy);
+            checked.verdict = Err(Problem::Duplicate { first_line });
+            let j = index % PIECE_ROWS;
+            let start = piece.starts[j];
+            let end = piece
+                .starts
+                .get(j + 1)
+                .copied()
+                .unwrap_or(piece.bytes.len());
+            let mut again = Vec::new();
+            encode_checked(&mut again, row, &checked, extra_columns);
+            piece.bytes.splice(start..end, again.iter().copied());
+            let grown = again.len() as isize - (end - start) as isize;
+            for later in &mut piece.starts[j + 1..] {
+                *later = (*later as isize + grown) as usize;
+            }
+        }
+        pieces.into_iter().map(|piece| piece.bytes).collect()
+    }
+}
+
+/// Appends one checked row to `buf`.
+fn encode_checked(buf: &mut Vec<u8>, row: &impl Cells, checked: &Checked, extra_columns: &[usize]) {
+    let extra = extra_columns.iter().map(|&i| row.get_bytes(i));
+    if checked.verdict == Ok(None) {
+        results::encode_valid_row(buf, checked.line, checked.iccid(), extra);
+        return;
+    }
+    let message = checked.message();
+    let fixed = [
+        checked.iccid(),
+        checked.outcome().as_str(),
+        checked.reason(),
+        &message,
+        "",
+        "",
+        "",
+        "",
+    ];
+    results::encode_row(buf, checked.line, fixed, extra);
 }
 
 fn check_row(row: &impl Cells, iccid_column: usize, policy: CheckDigit) -> Checked {
@@ -316,9 +457,7 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
                     size as f64 * chunk.records_read() as f64 / chunk.bytes_read() as f64;
                 validator.reserve(estimate.min(1e8) as usize);
             }
-            let checked = validator.check_chunk(rows, column);
-            count(&mut summary, &checked);
-            let encoded = encode_chunk(rows, &checked, &extra_columns);
+            let encoded = validator.check_and_encode(rows, column, &extra_columns, &mut summary);
             let sent = encoded_tx.send((encoded, rows.len() as u64));
             if let Err(err) = decoded {
                 read_result = Err(err);
@@ -342,63 +481,8 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
     Ok(summary)
 }
 
-/// Adds a chunk's verdicts to the summary, counting locally first: the summary
-/// keys reasons by string, and a million lookups there would show.
-fn count(summary: &mut Summary, checked: &[Checked]) {
-    let mut valid = 0;
-    let mut reasons: Vec<(&'static str, u64)> = Vec::new();
-    for c in checked {
-        match c.verdict {
-            Ok(_) => valid += 1,
-            Err(ref problem) => match reasons.iter_mut().find(|(r, _)| *r == problem.code()) {
-                Some((_, n)) => *n += 1,
-                None => reasons.push((problem.code(), 1)),
-            },
-        }
-    }
-    summary.add(Outcome::Valid, "", valid);
-    for (reason, n) in reasons {
-        summary.add(Outcome::Invalid, reason, n);
-    }
-}
-
 fn write_error(output: &Output, err: std::io::Error) -> String {
     format!("cannot write the results to {output}: {err}")
-}
-
-/// Encodes result rows as CSV bytes, in parallel pieces kept in order.
-fn encode_chunk<R: Cells + Sync>(
-    rows: &[R],
-    checked: &[Checked],
-    extra_columns: &[usize],
-) -> Vec<Vec<u8>> {
-    const PIECE: usize = 1024;
-    rows.par_chunks(PIECE)
-        .zip(checked.par_chunks(PIECE))
-        .map(|(rows, checked)| {
-            let mut piece = Vec::with_capacity(rows.len() * 160);
-            for (row, c) in rows.iter().zip(checked) {
-                let extra = extra_columns.iter().map(|&i| row.get_bytes(i));
-                if c.verdict == Ok(None) {
-                    results::encode_valid_row(&mut piece, c.line, c.iccid(), extra);
-                    continue;
-                }
-                let message = c.message();
-                let fixed = [
-                    c.iccid(),
-                    c.outcome().as_str(),
-                    c.reason(),
-                    &message,
-                    "",
-                    "",
-                    "",
-                    "",
-                ];
-                results::encode_row(&mut piece, c.line, fixed, extra);
-            }
-            piece
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -454,8 +538,8 @@ mod tests {
                 while m.read_raw_chunk(&mut raw, chunk).is_ok() {
                     let decoded = raw.decode(path);
                     let rows = raw.rows();
-                    let checked = validator.check_chunk(&rows, column);
-                    let _ = encode_chunk(&rows, &checked, &m.other_columns());
+                    let mut summary = Summary::default();
+                    let _ = validator.check_and_encode(&rows, column, &m.other_columns(), &mut summary);
                     if decoded.is_err() || raw.records_read() < chunk {
                         break;
                     }
