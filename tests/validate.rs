@@ -357,6 +357,7 @@ fn every_line_appears_once_in_order_across_chunks() {
     let w = Workdir::new();
     let mut text = String::from("iccid,seq\n");
     let mut expected_invalid = Vec::new();
+    let mut expected_repeats = Vec::new();
     for i in 0..30_000u64 {
         let line = i + 2;
         let payload = format!("8988307{:012}", i);
@@ -364,6 +365,14 @@ fn every_line_appears_once_in_order_across_chunks() {
         if i % 97 == 0 {
             text.push_str(&format!("{payload}{},{i}\n", (check + 1) % 10));
             expected_invalid.push(line);
+        } else if i % 113 == 0 && i >= 1000 && is_plain(i - 1000) {
+            // A repeat of the ICCID 1,000 rows earlier: the first sighting is
+            // in another chunk or another piece of this one.
+            let first = i - 1000;
+            let earlier = format!("8988307{first:012}");
+            text.push_str(&format!("{earlier}{},{i}\n", luhn(&earlier)));
+            expected_invalid.push(line);
+            expected_repeats.push((line, first + 2));
         } else {
             text.push_str(&format!("{payload}{check},{i}\n"));
         }
@@ -380,7 +389,21 @@ fn every_line_appears_once_in_order_across_chunks() {
         .map(|r| r.line)
         .collect();
     assert_eq!(invalid, expected_invalid);
+    for (line, first) in expected_repeats {
+        let row = &rows[line as usize - 2];
+        assert_eq!(row.reason, "duplicate", "line {line}");
+        assert!(
+            row.message.ends_with(&format!("line {first}")),
+            "{}",
+            row.message
+        );
+    }
     assert!(rows.iter().all(|r| r.extra[0] == (r.line - 2).to_string()));
+}
+
+/// Row `i` of the generated manifest holds its own, valid, ICCID.
+fn is_plain(i: u64) -> bool {
+    i % 97 != 0 && (i % 113 != 0 || i < 1000 || !is_plain(i - 1000))
 }
 
 fn luhn(payload: &str) -> u32 {
