@@ -9,7 +9,7 @@
 //!
 //! Rows come out two ways: one at a time ([`Manifest::next_row`], [`Manifest::rows`])
 //! for `run`, whose pace is the API's; and in chunks ([`Manifest::read_raw_chunk`]
-//! then [`RawChunk::decode`]) for `validate`, where one thread only parses and
+//! then [`RawChunk::decode`] on each record) for `validate`, where one thread only parses and
 //! the rest of the work on a chunk runs in parallel.
 //!
 //! Problems that make the whole file unusable are a [`ManifestError`], whose
@@ -474,7 +474,6 @@ impl Manifest {
                 cells: chunk.ends.len() - first_end,
                 line_before,
                 end_line: parsed.end_line,
-                ..Span::default()
             });
         }
         chunk.bytes_read = self.bytes_read();
@@ -610,8 +609,6 @@ pub struct RawChunk {
     /// Where each cell ends, relative to the start of its record.
     ends: Grow<usize>,
     records: Vec<Span>,
-    /// Records before the first one that is not UTF-8 (all, when none).
-    decoded: usize,
     bytes_read: u64,
 }
 
@@ -626,9 +623,6 @@ struct Span {
     /// counting (see `decode`).
     line_before: u64,
     end_line: u64,
-    line: u64,
-    utf8: bool,
-    blank: bool,
 }
 
 impl RawChunk {
@@ -636,7 +630,6 @@ impl RawChunk {
         self.bytes.clear();
         self.ends.clear();
         self.records.clear();
-        self.decoded = 0;
     }
 
     fn push(&mut self, row: &Row) {
@@ -646,7 +639,6 @@ impl RawChunk {
             cells: row.len(),
             line_before: row.line,
             end_line: row.end_line,
-            ..Span::default()
         });
         self.bytes.extend_from_slice(row.bytes.as_slice());
         self.ends.extend_from_slice(row.ends.as_slice());
@@ -663,66 +655,41 @@ impl RawChunk {
         self.bytes_read
     }
 
-    fn row(&self, span: &Span) -> RowRef<'_> {
+    /// Decodes record `index`: works out its line, checks that its text is
+    /// UTF-8 and whether it is blank. Needs no other record, so a chunk's
+    /// records can be decoded in any order, in parallel.
+    pub fn decode(&self, index: usize) -> Decoded<'_> {
+        let span = &self.records[index];
         let ends = &self.ends.as_slice()[span.first_end..span.first_end + span.cells];
         let len = ends.last().copied().unwrap_or(0);
-        RowRef {
-            line: span.line,
-            bytes: &self.bytes.as_slice()[span.start..span.start + len],
-            ends,
+        let bytes = &self.bytes.as_slice()[span.start..span.start + len];
+        let line = if span.end_line == span.line_before + 1 {
+            span.line_before
+        } else {
+            start_line(bytes, span.end_line)
+        };
+        if !(bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()) {
+            return Decoded::NotUtf8 { line };
+        }
+        let row = RowRef { line, bytes, ends };
+        if row.is_blank() {
+            Decoded::Blank
+        } else {
+            Decoded::Row(row)
         }
     }
+}
 
-    /// Works out every record's line and checks its text, in parallel. On
-    /// text that is not UTF-8, the rows before it are kept and the error
-    /// names its line.
-    pub fn decode(&mut self, path: &Path) -> Result<(), ManifestError> {
-        use rayon::prelude::*;
-        let (bytes, ends) = (self.bytes.as_slice(), self.ends.as_slice());
-        self.records
-            .par_iter_mut()
-            .with_min_len(512)
-            .for_each(|span| {
-                let cell_ends = &ends[span.first_end..span.first_end + span.cells];
-                let len = cell_ends.last().copied().unwrap_or(0);
-                let record = &bytes[span.start..span.start + len];
-                span.line = if span.end_line == span.line_before + 1 {
-                    span.line_before
-                } else {
-                    start_line(record, span.end_line)
-                };
-                span.utf8 = record.is_ascii() || std::str::from_utf8(record).is_ok();
-                if span.utf8 {
-                    let row = RowRef {
-                        line: span.line,
-                        bytes: record,
-                        ends: cell_ends,
-                    };
-                    span.blank = row.is_blank();
-                }
-            });
-        self.decoded = self
-            .records
-            .iter()
-            .position(|span| !span.utf8)
-            .unwrap_or(self.records.len());
-        match self.records.get(self.decoded) {
-            Some(bad) => Err(ManifestError::NotUtf8 {
-                path: path.to_owned(),
-                line: bad.line,
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// The rows [`RawChunk::decode`] let through, blank ones left out.
-    pub fn rows(&self) -> Vec<RowRef<'_>> {
-        self.records[..self.decoded]
-            .iter()
-            .filter(|span| !span.blank)
-            .map(|span| self.row(span))
-            .collect()
-    }
+/// One record of a [`RawChunk`], decoded.
+#[derive(Clone, Copy, Debug)]
+pub enum Decoded<'a> {
+    Row(RowRef<'a>),
+    /// Only empty or white-space cells: not a row.
+    Blank,
+    /// Text that is not UTF-8: reading must stop here.
+    NotUtf8 {
+        line: u64,
+    },
 }
 
 /// A header reduced to lowercase letters and digits: `"ICCID Number"` → `iccidnumber`.

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::duplicates::Seen;
 use crate::exit::{Fatal, Partial};
 use crate::iccid::{self, CheckDigit, Iccid, Invalid, Note};
-use crate::manifest::{Cells, Manifest, ManifestError, ManifestOptions, RawChunk, RowRef};
+use crate::manifest::{Cells, Decoded, Manifest, ManifestError, ManifestOptions, RawChunk};
 use crate::progress;
 use crate::results::{self, Outcome, Output, ResultWriter};
 use crate::summary::Summary;
@@ -171,8 +171,10 @@ const PIECE_ROWS: usize = 1024;
 #[derive(Default)]
 struct Piece {
     bytes: Vec<u8>,
-    /// Where each row's encoding starts in `bytes`.
-    starts: Vec<usize>,
+    /// Each row's record index in the chunk, and where its encoding starts.
+    starts: Vec<(usize, usize)>,
+    /// The line of a record that is not UTF-8, where this piece stopped.
+    not_utf8: Option<u64>,
     /// `(row index in the chunk, key, line)` of each valid row.
     keys: Vec<(usize, u64, u64)>,
     counts: Counts,
@@ -209,51 +211,67 @@ impl Counts {
 }
 
 impl Validator {
-    /// `validate`'s hot path: checks and encodes `rows` in one parallel pass,
-    /// as if no row were a duplicate, then finds the duplicates in order and
-    /// re-encodes just those rows. Duplicates are rare, so this reads each
-    /// row once instead of once per stage. Returns the encoded pieces, in order.
+    /// `validate`'s hot path: decodes, checks and encodes the records of a
+    /// chunk in one parallel pass, as if no row were a duplicate, then finds
+    /// the duplicates in order and re-encodes just those rows. Duplicates are
+    /// rare, so each row is read once instead of once per stage.
+    ///
+    /// Returns the encoded pieces, in order, with the rows they hold. On text
+    /// that is not UTF-8 they hold every row before it, and the error names it.
     fn check_and_encode(
         &mut self,
-        rows: &[RowRef<'_>],
+        chunk: &RawChunk,
         iccid_column: usize,
         extra_columns: &[usize],
         summary: &mut Summary,
-    ) -> Vec<Vec<u8>> {
+    ) -> (Vec<Vec<u8>>, u64, Option<u64>) {
         let policy = self.policy;
-        let mut pieces: Vec<Piece> = rows
-            .par_chunks(PIECE_ROWS)
-            .enumerate()
-            .map(|(p, rows)| {
+        let records = chunk.records_read();
+        let mut pieces: Vec<Piece> = (0..records.div_ceil(PIECE_ROWS))
+            .into_par_iter()
+            .map(|p| {
+                let range = p * PIECE_ROWS..((p + 1) * PIECE_ROWS).min(records);
                 let mut piece = Piece {
-                    bytes: Vec::with_capacity(rows.len() * 160),
-                    starts: Vec::with_capacity(rows.len()),
+                    bytes: Vec::with_capacity(range.len() * 160),
                     ..Piece::default()
                 };
-                for (j, row) in rows.iter().enumerate() {
-                    let checked = check_row(row, iccid_column, policy);
-                    piece.starts.push(piece.bytes.len());
-                    encode_checked(&mut piece.bytes, row, &checked, extra_columns);
+                for index in range {
+                    let row = match chunk.decode(index) {
+                        Decoded::Row(row) => row,
+                        Decoded::Blank => continue,
+                        Decoded::NotUtf8 { line } => {
+                            piece.not_utf8 = Some(line);
+                            break;
+                        }
+                    };
+                    let checked = check_row(&row, iccid_column, policy);
+                    piece.starts.push((index, piece.bytes.len()));
+                    encode_checked(&mut piece.bytes, &row, &checked, extra_columns);
                     if let Some(iccid) = checked.parsed() {
-                        piece
-                            .keys
-                            .push((p * PIECE_ROWS + j, iccid.key(), checked.line));
+                        piece.keys.push((index, iccid.key(), checked.line));
                     }
                     piece.counts.add(&checked);
                 }
                 piece
             })
             .collect();
+        // Nothing after text that is not UTF-8 counts: reading stops there.
+        let not_utf8 = pieces.iter().position(|p| p.not_utf8.is_some());
+        if let Some(bad) = not_utf8 {
+            pieces.truncate(bad + 1);
+        }
         let keys: Vec<(usize, u64, u64)> =
             pieces.iter().flat_map(|p| p.keys.iter().copied()).collect();
         let repeats = self.seen.insert_all(&keys);
         let mut counts = Counts::default();
+        let mut rows = 0;
         for piece in &mut pieces {
             let piece_counts = std::mem::take(&mut piece.counts);
             counts.valid += piece_counts.valid;
             for (reason, n) in piece_counts.reasons {
                 counts.add_reason(reason, n);
             }
+            rows += piece.starts.len() as u64;
         }
         counts.valid -= repeats.len() as u64;
         if !repeats.is_empty() {
@@ -261,26 +279,40 @@ impl Validator {
         }
         counts.into_summary(summary);
         for (index, first_line) in repeats {
-            let piece = &mut pieces[index / PIECE_ROWS];
-            let row = &rows[index];
-            let mut checked = check_row(row, iccid_column, policy);
+            let Decoded::Row(row) = chunk.decode(index) else {
+                continue; // cannot happen: only rows have keys
+            };
+            let mut checked = check_row(&row, iccid_column, policy);
             checked.verdict = Err(Problem::Duplicate { first_line });
-            let j = index % PIECE_ROWS;
-            let start = piece.starts[j];
-            let end = piece
-                .starts
-                .get(j + 1)
-                .copied()
-                .unwrap_or(piece.bytes.len());
-            let mut again = Vec::new();
-            encode_checked(&mut again, row, &checked, extra_columns);
-            piece.bytes.splice(start..end, again.iter().copied());
-            let grown = again.len() as isize - (end - start) as isize;
-            for later in &mut piece.starts[j + 1..] {
-                *later = (*later as isize + grown) as usize;
-            }
+            let piece = &mut pieces[index / PIECE_ROWS];
+            piece.reencode(index, |buf| {
+                encode_checked(buf, &row, &checked, extra_columns)
+            });
         }
-        pieces.into_iter().map(|piece| piece.bytes).collect()
+        let not_utf8 = not_utf8.and_then(|p| pieces[p].not_utf8);
+        let bytes = pieces.into_iter().map(|piece| piece.bytes).collect();
+        (bytes, rows, not_utf8)
+    }
+}
+
+impl Piece {
+    /// Replaces the encoding of record `index` with what `encode` writes.
+    fn reencode(&mut self, index: usize, encode: impl FnOnce(&mut Vec<u8>)) {
+        let Ok(at) = self.starts.binary_search_by_key(&index, |&(i, _)| i) else {
+            return;
+        };
+        let start = self.starts[at].1;
+        let end = self
+            .starts
+            .get(at + 1)
+            .map_or(self.bytes.len(), |&(_, s)| s);
+        let mut again = Vec::new();
+        encode(&mut again);
+        let grown = again.len() as isize - (end - start) as isize;
+        self.bytes.splice(start..end, again);
+        for (_, later) in &mut self.starts[at + 1..] {
+            *later = (*later as isize + grown) as usize;
+        }
     }
 }
 
@@ -442,25 +474,27 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
 
         let mut read_result = Ok(());
         for read in full {
-            let mut chunk = match read {
+            let chunk = match read {
                 Ok(chunk) => chunk,
                 Err(err) => {
                     read_result = Err(err);
                     break;
                 }
             };
-            let decoded = chunk.decode(&config.manifest);
-            let rows = &chunk.rows();
             if summary.rows() == 0 && chunk.bytes_read() > 0 {
                 // Size the duplicate set once, from the first chunk's row length.
                 let estimate =
                     size as f64 * chunk.records_read() as f64 / chunk.bytes_read() as f64;
                 validator.reserve(estimate.min(1e8) as usize);
             }
-            let encoded = validator.check_and_encode(rows, column, &extra_columns, &mut summary);
-            let sent = encoded_tx.send((encoded, rows.len() as u64));
-            if let Err(err) = decoded {
-                read_result = Err(err);
+            let (encoded, rows, not_utf8) =
+                validator.check_and_encode(&chunk, column, &extra_columns, &mut summary);
+            let sent = encoded_tx.send((encoded, rows));
+            if let Some(line) = not_utf8 {
+                read_result = Err(ManifestError::NotUtf8 {
+                    path: config.manifest.clone(),
+                    line,
+                });
                 break;
             }
             if sent.is_err() {
@@ -536,11 +570,10 @@ mod tests {
                 let mut validator = Validator::new(CheckDigit::Enforce);
                 let mut raw = RawChunk::default();
                 while m.read_raw_chunk(&mut raw, chunk).is_ok() {
-                    let decoded = raw.decode(path);
-                    let rows = raw.rows();
                     let mut summary = Summary::default();
-                    let _ = validator.check_and_encode(&rows, column, &m.other_columns(), &mut summary);
-                    if decoded.is_err() || raw.records_read() < chunk {
+                    let (_, _, not_utf8) =
+                        validator.check_and_encode(&raw, column, &m.other_columns(), &mut summary);
+                    if not_utf8.is_some() || raw.records_read() < chunk {
                         break;
                     }
                 }
