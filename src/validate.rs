@@ -2,8 +2,10 @@
 //! duplicates are found in manifest order, so results come out in the order of
 //! the file whatever the number of threads.
 //!
-//! [`Validator`] is the stage itself and is shared with `simboard run`;
-//! [`validate`] is the `simboard validate` command built on it.
+//! [`Validator`] is the stage itself and is shared with `simboard run`
+//! ([`Validator::check_chunk`]); [`validate`] is the `simboard validate`
+//! command built on it. Its hot path decodes, checks and encodes each chunk
+//! in one parallel pass and re-encodes the rare duplicates afterwards.
 
 use std::fmt;
 use std::io::Write;
