@@ -73,8 +73,7 @@ impl Seen {
                     if let Some(&(_, _, ahead, _)) = mine.get(i + LOOKAHEAD) {
                         table.prefetch(ahead);
                     }
-                    let first = table.insert(key, hash, line);
-                    if first != line {
+                    if let Err(first) = table.insert(key, hash, line) {
                         repeats.push((index, first));
                     }
                 }
@@ -148,7 +147,7 @@ impl Table {
         for [key, line] in old {
             if key != EMPTY {
                 let key = key & !TAKEN;
-                self.insert(key, hash(key), line);
+                let _ = self.insert(key, hash(key), line);
             }
         }
     }
@@ -168,8 +167,9 @@ impl Table {
         let _ = hash;
     }
 
-    /// Inserts `key` first seen on `line`, or returns the line it was first seen on.
-    fn insert(&mut self, key: u64, hash: u64, line: u64) -> u64 {
+    /// Inserts `key` first seen on `line`; when it is there already, answers
+    /// the line it was first seen on.
+    fn insert(&mut self, key: u64, hash: u64, line: u64) -> Result<(), u64> {
         if (self.len + 1) * 2 > self.slots.len() {
             self.resize((self.slots.len() * 2).max(16));
         }
@@ -181,9 +181,9 @@ impl Table {
                 [EMPTY, _] => {
                     self.slots[i] = [wanted, line];
                     self.len += 1;
-                    return line;
+                    return Ok(());
                 }
-                [k, first] if k == wanted => return first,
+                [k, first] if k == wanted => return Err(first),
                 _ => i = (i + 1) & mask,
             }
         }

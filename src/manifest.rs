@@ -873,6 +873,18 @@ mod tests {
     }
 
     #[test]
+    fn a_quote_left_open_at_the_end_keeps_its_line() {
+        let headerless = open(b"\"89883070000007537119").unwrap();
+        assert_eq!(lines_and_iccids(headerless)[0].0, 1);
+        let with_header = open(b"iccid\n89883070000007537119\n\n\"89883070000007537127\n").unwrap();
+        let lines: Vec<u64> = lines_and_iccids(with_header)
+            .into_iter()
+            .map(|(l, _)| l)
+            .collect();
+        assert_eq!(lines, [2, 4]);
+    }
+
+    #[test]
     fn read_chunk_reuses_rows() {
         let mut m = open(b"iccid\n1\n2\n3\n").unwrap();
         let mut rows = Vec::new();

@@ -100,6 +100,7 @@ impl<R: Read> Records<R> {
                 self.pos = 0;
                 self.eof = self.len == 0;
             }
+            let ending = self.eof && self.pos == self.len;
             let (result, read, wrote, ended) = self.core.read_record(
                 &self.buf[self.pos..self.len],
                 bytes.room(256),
@@ -114,7 +115,11 @@ impl<R: Read> Records<R> {
                 | csv_core::ReadRecordResult::OutputFull
                 | csv_core::ReadRecordResult::OutputEndsFull => continue,
                 csv_core::ReadRecordResult::Record => {
-                    let end_line = self.core.line();
+                    // A record ended by the end of the input, not by a line
+                    // end, swallowed the stream's last '\n' into a quote left
+                    // open: count the line end it never had, so that its
+                    // first line comes out right.
+                    let end_line = self.core.line() + u64::from(ending);
                     return Ok(Some(Parsed { end_line }));
                 }
                 csv_core::ReadRecordResult::End => return Ok(None),

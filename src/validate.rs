@@ -125,6 +125,8 @@ impl Checked {
 pub struct Validator {
     policy: CheckDigit,
     seen: Seen,
+    /// How many records `validate` expects in all (0: unknown).
+    expected_records: usize,
 }
 
 impl Validator {
@@ -132,13 +134,8 @@ impl Validator {
         Validator {
             policy,
             seen: Seen::new(),
+            expected_records: 0,
         }
-    }
-
-    /// Makes room for about `rows` more distinct ICCIDs at once, rather than
-    /// growing the set step by step.
-    pub fn reserve(&mut self, rows: usize) {
-        self.seen.reserve(rows);
     }
 
     /// Checks `rows` in parallel, then marks duplicates in order. Rows must be
@@ -264,6 +261,14 @@ impl Validator {
         }
         let keys: Vec<(usize, u64, u64)> =
             pieces.iter().flat_map(|p| p.keys.iter().copied()).collect();
+        if self.seen.is_empty() && records > 0 {
+            // Size the set once for the valid ICCIDs the file is likely to
+            // hold, rather than growing it step by step: a file of junk
+            // reserves nothing.
+            let share = keys.len() as f64 / records as f64;
+            self.seen
+                .reserve((self.expected_records as f64 * share) as usize);
+        }
         let repeats = self.seen.insert_all(&keys);
         let mut counts = Counts::default();
         let mut rows = 0;
@@ -484,10 +489,11 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
                 }
             };
             if summary.rows() == 0 && chunk.bytes_read() > 0 {
-                // Size the duplicate set once, from the first chunk's row length.
+                // How many records the whole file holds, judged from the
+                // first chunk; `check_and_encode` sizes the duplicate set from it.
                 let estimate =
                     size as f64 * chunk.records_read() as f64 / chunk.bytes_read() as f64;
-                validator.reserve(estimate.min(1e8) as usize);
+                validator.expected_records = estimate.min(1e9) as usize;
             }
             let (encoded, rows, not_utf8) =
                 validator.check_and_encode(&chunk, column, &extra_columns, &mut summary);

@@ -216,6 +216,23 @@ fn a_bare_list_without_header() {
 }
 
 #[test]
+fn a_repeat_inside_a_quote_left_open_is_still_a_duplicate() {
+    let w = Workdir::new();
+    let m = w.write(
+        "m.csv",
+        "iccid\n89883070000007537119\n\"89883070000007537119\n\n",
+    );
+    let out = w.simboard(&["validate", m.to_str().unwrap(), "-o", "r.csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let (_, rows) = read_results(&w.path("r.csv"));
+    assert_eq!(
+        verdicts(&rows),
+        [(2, "valid", ""), (3, "invalid", "duplicate")]
+    );
+    assert!(rows[1].message.contains("line 2"));
+}
+
+#[test]
 fn tab_separated_quoted_and_short_rows() {
     let w = Workdir::new();
     let m = w.write(
