@@ -290,7 +290,9 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
         "tab" | "\\t" | "\t" => Ok(b'\t'),
         "comma" => Ok(b','),
         "semicolon" => Ok(b';'),
-        _ if s.len() == 1 && s.is_ascii() && s != "\"" => Ok(s.as_bytes()[0]),
+        _ if s.len() == 1 && s.is_ascii() && !matches!(s, "\"" | "\n" | "\r") => {
+            Ok(s.as_bytes()[0])
+        }
         _ => Err(format!(
             "{s:?} is not a delimiter: use `,`, `;`, `tab` or one other ASCII character"
         )),
@@ -340,5 +342,8 @@ mod tests {
         assert_eq!(parse_delimiter("tab"), Ok(b'\t'));
         assert_eq!(parse_delimiter(";"), Ok(b';'));
         assert!(parse_delimiter(";;").is_err());
+        for quote_or_line_end in ["\"", "\n", "\r"] {
+            assert!(parse_delimiter(quote_or_line_end).is_err());
+        }
     }
 }
