@@ -349,9 +349,9 @@ impl Manifest {
             .unwrap_or_else(|| sniff_delimiter(&head[bom..]));
         input.consume(bom);
 
-        // csv's record positions skip blank lines uncounted and see "\r\n" as
-        // two ends, so records end at '\n' alone and lines are counted here
-        // (see `start_line`).
+        // The parser skips blank lines without saying so; ending the stream
+        // with a '\n' lets every record's first line be worked out from the
+        // line it ends on (see `start_line`).
         let input = FinalNewline {
             inner: input,
             last: b'\n',

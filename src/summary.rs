@@ -41,16 +41,6 @@ impl Summary {
         }
     }
 
-    /// Adds every count of `other` into this summary.
-    pub fn merge(&mut self, other: &Summary) {
-        for (&outcome, n) in &other.outcomes {
-            *self.outcomes.entry(outcome).or_default() += n;
-        }
-        for (reason, n) in &other.reasons {
-            *self.reasons.entry(reason.clone()).or_default() += n;
-        }
-    }
-
     pub fn rows(&self) -> u64 {
         self.outcomes.values().sum()
     }
