@@ -26,12 +26,10 @@ pub struct Iccid {
 
 impl Iccid {
     /// Only `check` builds one, from text it has verified.
-    fn from_verified(digits: &str) -> Iccid {
-        debug_assert!(
-            matches!(digits.len(), 19 | 20) && digits.bytes().all(|b| b.is_ascii_digit())
-        );
+    fn from_verified(digits: &[u8]) -> Iccid {
+        debug_assert!(matches!(digits.len(), 19 | 20) && digits.iter().all(u8::is_ascii_digit));
         let mut buf = [0u8; 20];
-        buf[..digits.len()].copy_from_slice(digits.as_bytes());
+        buf[..digits.len()].copy_from_slice(digits);
         Iccid {
             digits: buf,
             len: digits.len() as u8,
@@ -280,58 +278,78 @@ fn is_scientific(cell: &str) -> bool {
 
 /// The Luhn check digit that `payload` (the ICCID without its last digit) needs.
 pub fn luhn_check_digit(payload: &[u8]) -> u8 {
-    // Doubling a digit and adding the digits of the result, precomputed.
-    const DOUBLED: [u32; 10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9];
+    // Every other digit from the right is doubled, and a doubled digit of 5
+    // or more has its two digits added: 2d - 9. Plain arithmetic rather than
+    // a table, so the loop has no loads to wait on.
     let mut sum = 0u32;
-    for (i, &b) in payload.iter().rev().enumerate() {
-        let d = usize::from(b.wrapping_sub(b'0')).min(9);
-        sum += if i % 2 == 0 { DOUBLED[d] } else { d as u32 };
+    let doubled_parity = payload.len() % 2;
+    for (i, &b) in payload.iter().enumerate() {
+        let d = u32::from(b.wrapping_sub(b'0')).min(9);
+        sum += if i % 2 != doubled_parity {
+            d * 2 - 9 * u32::from(d >= 5)
+        } else {
+            d
+        };
     }
     ((10 - sum % 10) % 10) as u8
 }
 
 /// Checks one manifest cell.
 pub fn check(raw: &str, policy: CheckDigit) -> Result<Checked, Rejected> {
-    // Most cells are already 19 or 20 bare digits, which normalising leaves
-    // as they are: skip straight to the checks that remain.
-    let bare = matches!(raw.len(), 19 | 20) && raw.bytes().all(|b| b.is_ascii_digit());
-    let cell = if bare {
-        Cow::Borrowed(raw)
-    } else {
-        normalise(raw)
-    };
-    let reject = |reason: Invalid, normalised: Option<&str>| Rejected {
-        reason,
-        normalised: normalised.map(str::to_owned),
-    };
-    if !bare {
-        if cell.is_empty() {
-            return Err(reject(Invalid::Missing, None));
-        }
-        if is_scientific(&cell) {
-            return Err(reject(Invalid::ScientificNotation, None));
-        }
-        if let Some((i, ch)) = cell.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
-            let reason = Invalid::Characters {
+    check_bytes(raw.as_bytes(), policy)
+}
+
+/// [`check`] on a cell's bytes. Most cells are already 19 or 20 bare digits,
+/// which normalising would leave as they are: they skip straight to the
+/// checks on the digits, without being handled as text at all. Bytes that
+/// are not UTF-8 are checked as their lossy decoding.
+pub fn check_bytes(raw: &[u8], policy: CheckDigit) -> Result<Checked, Rejected> {
+    if matches!(raw.len(), 19 | 20) && raw.iter().all(u8::is_ascii_digit) {
+        return check_digits(raw, policy);
+    }
+    let text = String::from_utf8_lossy(raw);
+    let cell = normalise(&text);
+    if cell.is_empty() {
+        return Err(Rejected {
+            reason: Invalid::Missing,
+            normalised: None,
+        });
+    }
+    if is_scientific(&cell) {
+        return Err(Rejected {
+            reason: Invalid::ScientificNotation,
+            normalised: None,
+        });
+    }
+    if let Some((i, ch)) = cell.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
+        return Err(Rejected {
+            reason: Invalid::Characters {
                 ch,
                 position: i + 1,
-            };
-            return Err(reject(reason, Some(&cell)));
-        }
+            },
+            normalised: Some(cell.into_owned()),
+        });
     }
-    let digits = cell.as_bytes();
+    check_digits(cell.as_bytes(), policy)
+}
+
+/// The checks left for a cell of ASCII digits: length, prefix, check digit.
+fn check_digits(digits: &[u8], policy: CheckDigit) -> Result<Checked, Rejected> {
+    let reject = |reason: Invalid| Rejected {
+        reason,
+        // ASCII digits only, so nothing is lost.
+        normalised: Some(String::from_utf8_lossy(digits).into_owned()),
+    };
     if !(19..=20).contains(&digits.len()) {
-        let reason = Invalid::Length { len: digits.len() };
-        return Err(reject(reason, Some(&cell)));
+        return Err(reject(Invalid::Length { len: digits.len() }));
     }
-    if !cell.starts_with("89") {
-        return Err(reject(Invalid::Prefix, Some(&cell)));
+    if !digits.starts_with(b"89") {
+        return Err(reject(Invalid::Prefix));
     }
     let (payload, last) = digits.split_at(digits.len() - 1);
     let expected = luhn_check_digit(payload);
     let found = last[0] - b'0';
-    let rounded = digits[15..].iter().all(|&d| d == b'0');
-    let iccid = Iccid::from_verified(&cell);
+    let iccid = Iccid::from_verified(digits);
     if iccid.is_test_sim() {
         let note = Some(Note::TestSim);
         return Ok(Checked { iccid, note });
@@ -339,18 +357,15 @@ pub fn check(raw: &str, policy: CheckDigit) -> Result<Checked, Rejected> {
     if expected == found {
         return Ok(Checked { iccid, note: None });
     }
-    if rounded {
-        return Err(reject(Invalid::RoundedBySpreadsheet, Some(iccid.as_str())));
+    if digits[15..].iter().all(|&d| d == b'0') {
+        return Err(reject(Invalid::RoundedBySpreadsheet));
     }
     match policy {
         CheckDigit::Ignore => {
             let note = Some(Note::CheckDigitIgnored { expected, found });
             Ok(Checked { iccid, note })
         }
-        CheckDigit::Enforce => {
-            let reason = Invalid::CheckDigit { expected, found };
-            Err(reject(reason, Some(iccid.as_str())))
-        }
+        CheckDigit::Enforce => Err(reject(Invalid::CheckDigit { expected, found })),
     }
 }
 
@@ -507,8 +522,8 @@ mod tests {
 
     #[test]
     fn keys_tell_lengths_apart() {
-        let a = Iccid::from_verified("8900000000000000001");
-        let b = Iccid::from_verified("89000000000000000001");
+        let a = Iccid::from_verified(b"8900000000000000001");
+        let b = Iccid::from_verified(b"89000000000000000001");
         assert_ne!(a.key(), b.key());
     }
 

@@ -8,18 +8,20 @@
 //! line number an editor shows, so results can point back at the file.
 //!
 //! Rows come out two ways: one at a time ([`Manifest::next_row`], [`Manifest::rows`])
-//! for `run`, whose pace is the API's; and in chunks ([`Manifest::read_raw_chunk`]
-//! then [`RawChunk::decode`] on each record) for `validate`, where one thread only parses and
-//! the rest of the work on a chunk runs in parallel.
+//! for `run`, whose pace is the API's; and in blocks of whole records
+//! ([`Manifest::read_block`], then [`Block::each_record`] on each piece) for
+//! `validate`, where one thread only reads and finds where records end, and
+//! the pieces of a block are split into rows and checked in parallel.
 //!
 //! Problems that make the whole file unusable are a [`ManifestError`], whose
 //! message names the file and says what to do.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use crate::records::{Grow, Records};
+use crate::records::{self, Grow, Records, SliceRecords};
 
 /// The header names (compared after [`header_key`]) taken to mean "the ICCID",
 /// best first. Any other header that contains `iccid` comes next.
@@ -123,9 +125,9 @@ fn strip_cr(cell: &[u8], last: bool) -> &[u8] {
 }
 
 /// True when every cell is empty or white space.
-fn all_blank(bytes: &[u8], cells: impl Iterator<Item = bool>) -> bool {
+fn all_blank(first_cell: &[u8], cells: impl Iterator<Item = bool>) -> bool {
     // Nearly every row starts with a visible character: decide on it alone.
-    match bytes.first() {
+    match first_cell.first() {
         Some(b) if !b.is_ascii_whitespace() && b.is_ascii() => false,
         _ => cells.into_iter().all(|blank| blank),
     }
@@ -194,6 +196,7 @@ impl Row {
             line: self.line,
             bytes: self.bytes.as_slice(),
             ends: self.ends.as_slice(),
+            gap: 0,
         }
     }
 
@@ -219,14 +222,17 @@ impl Cells for Row {
     }
 }
 
-/// A row borrowed from a [`RawChunk`].
+/// A row borrowed from a [`Row`] or a [`Block`].
 #[derive(Clone, Copy, Debug)]
 pub struct RowRef<'a> {
     pub line: u64,
-    /// The record's cells, one after the other.
+    /// The record's cells, one after the other, `gap` bytes apart.
     bytes: &'a [u8],
     /// Where each cell ends in `bytes`.
     ends: &'a [usize],
+    /// 0 for cells the csv parser wrote out back to back; 1 for cells still
+    /// in the file's line, between delimiters.
+    gap: usize,
 }
 
 impl<'a> RowRef<'a> {
@@ -234,14 +240,38 @@ impl<'a> RowRef<'a> {
         let Some(&end) = self.ends.get(index) else {
             return &[];
         };
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        let start = if index == 0 {
+            0
+        } else {
+            self.ends[index - 1] + self.gap
+        };
         let cell = self.bytes.get(start..end).unwrap_or_default();
         strip_cr(cell, index + 1 == self.ends.len())
     }
 
     fn is_blank(&self) -> bool {
         let cells = (0..self.ends.len()).map(|i| self.get(i).trim().is_empty());
-        all_blank(self.bytes, cells)
+        all_blank(self.cell(0), cells)
+    }
+
+    /// Every cell but column `skip`, as the stretches of the manifest line
+    /// that hold them, delimiters between: joined, the two are those cells
+    /// as the line had them. Only for a row split straight from its line
+    /// (not parsed) that has exactly `width` cells, two or more.
+    pub fn others_in_line(&self, skip: usize, width: usize) -> Option<[&'a [u8]; 2]> {
+        if self.gap != 1 || self.ends.len() != width || width < 2 || skip >= width {
+            return None;
+        }
+        let line = strip_cr(self.bytes, true);
+        let start = |i: usize| self.ends[i - 1] + 1;
+        let empty: &[u8] = &[];
+        Some(if skip == 0 {
+            [empty, line.get(start(1)..)?]
+        } else if skip == width - 1 {
+            [line.get(..self.ends[skip - 1])?, empty]
+        } else {
+            [line.get(..start(skip))?, line.get(start(skip + 1)..)?]
+        })
     }
 }
 
@@ -446,37 +476,26 @@ impl Manifest {
         }
     }
 
-    /// Reads up to `max` records into `chunk` without decoding them: the
-    /// sequential part of reading, kept to what the csv parser must do. The
-    /// rest happens in [`RawChunk::decode`], in parallel.
-    pub fn read_raw_chunk(
+    /// Fills `block` with the next whole records, about a mebibyte of them;
+    /// an empty block means the file has ended. Once blocks are read, rows
+    /// cannot be read one at a time.
+    pub fn read_block(&mut self, block: &mut Block) -> Result<(), ManifestError> {
+        self.read_block_sized(block, BLOCK_BYTES, PIECE_BYTES)
+    }
+
+    /// [`Manifest::read_block`] with the block's and the pieces' sizes given.
+    pub fn read_block_sized(
         &mut self,
-        chunk: &mut RawChunk,
-        max: usize,
+        block: &mut Block,
+        target: usize,
+        piece: usize,
     ) -> Result<(), ManifestError> {
-        chunk.clear();
-        if let Some(first) = self.pending.take() {
-            chunk.push(&first);
-        }
-        while chunk.records_read() < max {
-            let start = chunk.bytes.len();
-            let first_end = chunk.ends.len();
-            let line_before = self.records.line();
-            let parsed = self
-                .records
-                .next(&mut chunk.bytes, &mut chunk.ends)
-                .map_err(|err| self.read_error(err))?;
-            let Some(parsed) = parsed else { break };
-            // The parser counts cell ends from the record's first byte.
-            chunk.records.push(Span {
-                start,
-                first_end,
-                cells: chunk.ends.len() - first_end,
-                line_before,
-                end_line: parsed.end_line,
-            });
-        }
-        chunk.bytes_read = self.bytes_read();
+        block.delimiter = self.delimiter;
+        block.first = self.pending.take();
+        self.records
+            .read_block(&mut block.raw, target, piece)
+            .map_err(|err| self.read_error(err))?;
+        block.bytes_read = self.bytes_read();
         Ok(())
     }
 
@@ -597,90 +616,202 @@ impl Manifest {
     }
 }
 
-/// Records read but not yet decoded: see [`Manifest::read_raw_chunk`].
-///
-/// A chunk keeps all its cells in one buffer, reused from one chunk to the
-/// next: each later pass over the rows (decode, check, encode) then walks
-/// memory in order instead of chasing one allocation per row.
+/// Bytes per block read by [`Manifest::read_block`]: enough for each core
+/// to get several pieces.
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// Bytes per piece of a block.
+const PIECE_BYTES: usize = 64 << 10;
+
+/// Where the sniffed first row of a headerless file sits in its block.
+const FIRST_ROW: usize = usize::MAX;
+
+/// Whole records read in one go: see [`Manifest::read_block`]. Each piece is
+/// split into rows without looking at the others, so pieces can be handled
+/// in parallel ([`Block::each_record`]).
 #[derive(Debug, Default)]
-pub struct RawChunk {
-    /// Every cell of every record, one after the other.
-    bytes: Grow<u8>,
-    /// Where each cell ends, relative to the start of its record.
-    ends: Grow<usize>,
-    records: Vec<Span>,
+pub struct Block {
+    raw: records::Block,
+    /// The first data row of a headerless file, read while sniffing; it
+    /// comes before the first piece.
+    first: Option<Row>,
+    delimiter: u8,
     bytes_read: u64,
 }
 
-/// Where one record sits in a [`RawChunk`], and what decoding found.
-#[derive(Clone, Copy, Debug, Default)]
-struct Span {
-    start: usize,
-    first_end: usize,
-    cells: usize,
-    /// The parser's line before the record and just after it: when they
-    /// differ by one, the record sits on that one line and nothing needs
-    /// counting (see `decode`).
-    line_before: u64,
-    end_line: u64,
-}
-
-impl RawChunk {
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.ends.clear();
-        self.records.clear();
+impl Block {
+    /// How many pieces the block has.
+    pub fn pieces(&self) -> usize {
+        self.raw.pieces.len().max(usize::from(self.first.is_some()))
     }
 
-    fn push(&mut self, row: &Row) {
-        self.records.push(Span {
-            start: self.bytes.len(),
-            first_end: self.ends.len(),
-            cells: row.len(),
-            line_before: row.line,
-            end_line: row.end_line,
-        });
-        self.bytes.extend_from_slice(row.bytes.as_slice());
-        self.ends.extend_from_slice(row.ends.as_slice());
+    pub fn delimiter(&self) -> u8 {
+        self.delimiter
     }
 
-    /// How many records were read (blank ones included). Fewer than asked
-    /// for means the file has ended.
-    pub fn records_read(&self) -> usize {
-        self.records.len()
+    /// How many bytes of the file the block holds.
+    pub fn len(&self) -> usize {
+        self.raw.bytes.len()
     }
 
-    /// How far into the file the reader was after this chunk, in bytes.
+    /// True when the file has ended.
+    pub fn is_empty(&self) -> bool {
+        self.raw.bytes.is_empty() && self.first.is_none()
+    }
+
+    /// How far into the file the reader was after this block, in bytes.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
     }
 
-    /// Decodes record `index`: works out its line, checks that its text is
-    /// UTF-8 and whether it is blank. Needs no other record, so a chunk's
-    /// records can be decoded in any order, in parallel.
-    pub fn decode(&self, index: usize) -> Decoded<'_> {
-        let span = &self.records[index];
-        let ends = &self.ends.as_slice()[span.first_end..span.first_end + span.cells];
-        let len = ends.last().copied().unwrap_or(0);
-        let bytes = &self.bytes.as_slice()[span.start..span.start + len];
-        let line = if span.end_line == span.line_before + 1 {
-            span.line_before
-        } else {
-            start_line(bytes, span.end_line)
-        };
-        if !(bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()) {
-            return Decoded::NotUtf8 { line };
+    /// Calls `each` with every record of piece `index`, in file order, and
+    /// where the record is (for [`Block::row_at`]), until `each` breaks. A
+    /// record that is not UTF-8 text comes as [`Decoded::NotUtf8`] and is
+    /// the last.
+    pub fn each_record(
+        &self,
+        index: usize,
+        mut each: impl FnMut(usize, Decoded<'_>) -> ControlFlow<()>,
+    ) {
+        if index == 0 {
+            if let Some(first) = &self.first {
+                if each(FIRST_ROW, Decoded::Row(first.view())).is_break() {
+                    return;
+                }
+            }
         }
-        let row = RowRef { line, bytes, ends };
-        if row.is_blank() {
+        if index >= self.raw.pieces.len() {
+            return;
+        }
+        let (text, line) = self.raw.piece(index);
+        let base = self.raw.pieces[index].0;
+        // Cells split at ASCII bytes, so a record is UTF-8 exactly when its
+        // stretch of the piece is; one check covers the whole piece.
+        let valid_to = if text.is_ascii() {
+            text.len()
+        } else {
+            std::str::from_utf8(text).map_or_else(|e| e.valid_up_to(), str::len)
+        };
+        if self.raw.quoted || self.delimiter == b'\n' {
+            each_parsed(text, base, line, self.delimiter, valid_to, each);
+        } else {
+            each_line(text, base, line, self.delimiter, valid_to, each);
+        }
+    }
+
+    /// The records at `places`, each an `(at, line)` pair of where
+    /// [`Block::each_record`] gave one and its line, read again.
+    pub fn rows_at(&self, places: impl IntoIterator<Item = (usize, u64)>) -> Vec<Option<Row>> {
+        let mut records = SliceRecords::new(&[], self.delimiter);
+        let mut again = |at: usize, line: u64| {
+            if at == FIRST_ROW {
+                return self.first.clone();
+            }
+            let mut row = Row {
+                line,
+                end_line: line + 1,
+                ..Row::default()
+            };
+            records.restart(self.raw.bytes.get(at..)?);
+            records.next(&mut row.bytes, &mut row.ends)?;
+            Some(row)
+        };
+        places
+            .into_iter()
+            .map(|(at, line)| again(at, line))
+            .collect()
+    }
+}
+
+/// [`Block::each_record`] for a piece without quotes: each line is a record
+/// and the delimiters split it into cells, as the csv parser would. One pass
+/// finds both, which matters: this is the innermost loop of `validate`.
+fn each_line(
+    text: &[u8],
+    base: usize,
+    mut line: u64,
+    delimiter: u8,
+    valid_to: usize,
+    mut each: impl FnMut(usize, Decoded<'_>) -> ControlFlow<()>,
+) {
+    let mut ends = Vec::new();
+    let mut start = 0;
+    for end in memchr::memchr2_iter(delimiter, b'\n', text) {
+        if text[end] != b'\n' {
+            ends.push(end - start);
+            continue;
+        }
+        let (at, record, this_line) = (start, &text[start..end], line);
+        start = end + 1;
+        line += 1;
+        if record.is_empty() {
+            continue; // the parser skips empty lines too
+        }
+        if valid_to < end {
+            let _ = each(base + at, Decoded::NotUtf8 { line: this_line });
+            return;
+        }
+        ends.push(record.len());
+        let row = RowRef {
+            line: this_line,
+            bytes: record,
+            ends: &ends,
+            gap: 1,
+        };
+        let decoded = if row.is_blank() {
             Decoded::Blank
         } else {
             Decoded::Row(row)
+        };
+        if each(base + at, decoded).is_break() {
+            return;
+        }
+        ends.clear();
+    }
+}
+
+/// [`Block::each_record`] for a piece with quotes, through the csv parser.
+fn each_parsed(
+    text: &[u8],
+    base: usize,
+    first_line: u64,
+    delimiter: u8,
+    valid_to: usize,
+    mut each: impl FnMut(usize, Decoded<'_>) -> ControlFlow<()>,
+) {
+    let mut records = SliceRecords::new(text, delimiter);
+    let (mut bytes, mut ends) = (Grow::default(), Grow::default());
+    loop {
+        bytes.clear();
+        ends.clear();
+        let at = records.pos();
+        let Some(parsed) = records.next(&mut bytes, &mut ends) else {
+            return;
+        };
+        // The parser counts lines from 1 at the start of the piece.
+        let line = start_line(bytes.as_slice(), first_line - 1 + parsed.end_line);
+        if valid_to < records.pos() {
+            let _ = each(base + at, Decoded::NotUtf8 { line });
+            return;
+        }
+        let row = RowRef {
+            line,
+            bytes: bytes.as_slice(),
+            ends: ends.as_slice(),
+            gap: 0,
+        };
+        let decoded = if row.is_blank() {
+            Decoded::Blank
+        } else {
+            Decoded::Row(row)
+        };
+        if each(base + at, decoded).is_break() {
+            return;
         }
     }
 }
 
-/// One record of a [`RawChunk`], decoded.
+/// One record of a [`Block`], decoded.
 #[derive(Clone, Copy, Debug)]
 pub enum Decoded<'a> {
     Row(RowRef<'a>),

@@ -1,18 +1,19 @@
-//! Splitting a byte stream into CSV records, straight into the caller's
-//! buffers, with the line each record ends on.
+//! Splitting a byte stream into CSV records, with the line each record ends on.
 //!
-//! The csv crate's reader parses into one `ByteRecord` per call; `validate`
-//! wants a whole chunk of records in one flat buffer, so parsing with
-//! `csv_core` into that buffer saves a copy of every byte on the one thread
-//! that cannot be parallel. Records end at `'\n'` alone (a `'\r'` before it
-//! stays on the last cell) and the stream always ends with one, which is
-//! what makes line numbers exact (see `manifest::start_line`).
+//! Two ways: one record at a time ([`Records::next`], parsed with `csv_core`
+//! straight into the caller's buffers), and whole blocks of records
+//! ([`Records::read_block`]) for `validate`, whose one sequential thread then
+//! only has to find where records end and leaves the parsing to the others.
+//! Records end at `'\n'` alone (a `'\r'` before it stays on the last cell)
+//! and the stream always ends with one, which is what makes line numbers
+//! exact (see `manifest::start_line`).
 
 use std::io::{self, Read};
 
 /// A CSV record reader over a byte stream.
 pub struct Records<R> {
     core: csv_core::Reader,
+    delimiter: u8,
     input: R,
     buf: Box<[u8]>,
     pos: usize,
@@ -20,6 +21,10 @@ pub struct Records<R> {
     eof: bool,
     /// Bytes handed to the parser so far.
     consumed: u64,
+    /// Block reading: bytes read past the last block's final record.
+    carry: Vec<u8>,
+    /// Block reading: the line the next block starts on.
+    block_line: Option<u64>,
 }
 
 /// A buffer the parser writes into. Its spare room stays initialised from
@@ -69,72 +74,277 @@ pub struct Parsed {
     pub end_line: u64,
 }
 
+/// What one call into the parser came to.
+enum Fed {
+    /// It wants more input or more room.
+    More,
+    /// A record ended; the parser's line is now `end_line`.
+    Record { end_line: u64 },
+    /// The stream ended between records.
+    End,
+}
+
+fn parser(delimiter: u8) -> csv_core::Reader {
+    csv_core::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .terminator(csv_core::Terminator::Any(b'\n'))
+        .build()
+}
+
+/// Feeds `input` to the parser, which appends what it parses to `bytes` and
+/// `ends`; an empty `input` tells it the stream has ended. Returns how many
+/// bytes of `input` it used.
+fn feed(
+    core: &mut csv_core::Reader,
+    input: &[u8],
+    bytes: &mut Grow<u8>,
+    ends: &mut Grow<usize>,
+) -> (usize, Fed) {
+    let (result, read, wrote, ended) = core.read_record(input, bytes.room(256), ends.room(16));
+    bytes.used += wrote;
+    ends.used += ended;
+    let fed = match result {
+        csv_core::ReadRecordResult::InputEmpty
+        | csv_core::ReadRecordResult::OutputFull
+        | csv_core::ReadRecordResult::OutputEndsFull => Fed::More,
+        // A record ended by the end of the input, not by a line end,
+        // swallowed the stream's last '\n' into a quote left open: count the
+        // line end it never had, so that its first line comes out right.
+        csv_core::ReadRecordResult::Record => Fed::Record {
+            end_line: core.line() + u64::from(input.is_empty()),
+        },
+        csv_core::ReadRecordResult::End => Fed::End,
+    };
+    (read, fed)
+}
+
+/// The records of a slice that holds whole records (a piece of a [`Block`]),
+/// with lines counted from 1 at its start.
+pub struct SliceRecords<'a> {
+    core: csv_core::Reader,
+    input: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> SliceRecords<'a> {
+    pub fn new(input: &'a [u8], delimiter: u8) -> Self {
+        SliceRecords {
+            core: parser(delimiter),
+            input,
+            pos: 0,
+        }
+    }
+
+    /// Parses the next record onto the ends of `bytes` and `ends`, or says
+    /// the slice is used up.
+    pub fn next(&mut self, bytes: &mut Grow<u8>, ends: &mut Grow<usize>) -> Option<Parsed> {
+        loop {
+            let (read, fed) = feed(&mut self.core, &self.input[self.pos..], bytes, ends);
+            self.pos += read;
+            match fed {
+                Fed::More => continue,
+                Fed::Record { end_line } => return Some(Parsed { end_line }),
+                Fed::End => return None,
+            }
+        }
+    }
+
+    /// Starts again on another slice, keeping the parser (building one is
+    /// not cheap).
+    pub fn restart(&mut self, input: &'a [u8]) {
+        self.core.reset();
+        self.input = input;
+        self.pos = 0;
+    }
+
+    /// How much of the slice the records so far took, blank lines included.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+}
+
+/// Whole records straight from the stream, cut into pieces that each start
+/// at a record, so that the pieces can be split into records in parallel:
+/// see [`Records::read_block`]. Empty when the stream has ended.
+#[derive(Debug, Default)]
+pub struct Block {
+    pub bytes: Vec<u8>,
+    /// Where each piece starts in `bytes`, and the line it starts on.
+    pub pieces: Vec<(usize, u64)>,
+    /// The block holds a `"`, so its records need the csv parser; a block
+    /// without one is split at line ends and delimiters, which is the same
+    /// thing there and many times faster.
+    pub quoted: bool,
+}
+
+impl Block {
+    /// The bytes of piece `index` and the line it starts on.
+    pub fn piece(&self, index: usize) -> (&[u8], u64) {
+        let (start, line) = self.pieces[index];
+        let end = self.pieces.get(index + 1).map_or(self.bytes.len(), |p| p.0);
+        (&self.bytes[start..end], line)
+    }
+}
+
+/// Runs the csv parser over `bytes`, which start at a record, and returns
+/// where the last record that ends inside them ends (0 when none does).
+/// Record ends about `piece` bytes apart go into `starts`, as piece starts.
+fn record_ends(bytes: &[u8], delimiter: u8, piece: usize, starts: &mut Vec<(usize, u64)>) -> usize {
+    starts.clear();
+    let mut core = parser(delimiter);
+    let (mut cells, mut ends) = (Grow::default(), Grow::default());
+    let (mut pos, mut last, mut next_piece) = (0, 0, piece);
+    while pos < bytes.len() {
+        let (read, fed) = feed(&mut core, &bytes[pos..], &mut cells, &mut ends);
+        pos += read;
+        if let Fed::Record { .. } = fed {
+            last = pos;
+            cells.clear();
+            ends.clear();
+            if pos >= next_piece {
+                starts.push((pos, 0));
+                next_piece = pos + piece;
+            }
+        }
+    }
+    last
+}
+
+/// How many line ends `bytes` holds.
+fn count_lines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
 impl<R: Read> Records<R> {
     pub fn new(input: R, delimiter: u8, buffer: usize) -> Self {
-        let core = csv_core::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .terminator(csv_core::Terminator::Any(b'\n'))
-            .build();
         Records {
-            core,
+            core: parser(delimiter),
+            delimiter,
             input,
             buf: vec![0; buffer.max(1)].into_boxed_slice(),
             pos: 0,
             len: 0,
             eof: false,
             consumed: 0,
+            carry: Vec::new(),
+            block_line: None,
         }
     }
 
     /// Parses the next record onto the ends of `bytes` and `ends`. Returns
     /// `None` at the end of the stream. On an I/O error, what was appended is
     /// left in place; the caller drops the chunk anyway.
+    ///
+    /// Not to be called once [`Records::read_block`] has been.
     pub fn next(
         &mut self,
         bytes: &mut Grow<u8>,
         ends: &mut Grow<usize>,
     ) -> io::Result<Option<Parsed>> {
+        debug_assert!(self.block_line.is_none(), "records read after blocks");
         loop {
             if self.pos == self.len && !self.eof {
                 self.len = self.input.read(&mut self.buf)?;
                 self.pos = 0;
                 self.eof = self.len == 0;
             }
-            let ending = self.eof && self.pos == self.len;
-            let (result, read, wrote, ended) = self.core.read_record(
-                &self.buf[self.pos..self.len],
-                bytes.room(256),
-                ends.room(16),
-            );
+            let (read, fed) = feed(&mut self.core, &self.buf[self.pos..self.len], bytes, ends);
             self.pos += read;
             self.consumed += read as u64;
-            bytes.used += wrote;
-            ends.used += ended;
-            match result {
-                csv_core::ReadRecordResult::InputEmpty
-                | csv_core::ReadRecordResult::OutputFull
-                | csv_core::ReadRecordResult::OutputEndsFull => continue,
-                csv_core::ReadRecordResult::Record => {
-                    // A record ended by the end of the input, not by a line
-                    // end, swallowed the stream's last '\n' into a quote left
-                    // open: count the line end it never had, so that its
-                    // first line comes out right.
-                    let end_line = self.core.line() + u64::from(ending);
-                    return Ok(Some(Parsed { end_line }));
-                }
-                csv_core::ReadRecordResult::End => return Ok(None),
+            match fed {
+                Fed::More => continue,
+                Fed::Record { end_line } => return Ok(Some(Parsed { end_line })),
+                Fed::End => return Ok(None),
             }
         }
     }
 
-    /// Bytes handed to the parser so far.
+    /// Fills `block` with the whole records of about the next `target` bytes
+    /// (more when one record is longer), cut into pieces of about `piece`
+    /// bytes. The records after the last one read here come next; once
+    /// blocks are read, records cannot be read one at a time.
+    pub fn read_block(&mut self, block: &mut Block, target: usize, piece: usize) -> io::Result<()> {
+        let line = *self.block_line.get_or_insert(self.core.line());
+        block.bytes.clear();
+        block.pieces.clear();
+        block.quoted = false;
+        let bytes = &mut block.bytes;
+        bytes.append(&mut self.carry);
+        bytes.extend_from_slice(&self.buf[self.pos..self.len]);
+        self.pos = self.len;
+
+        let mut target = target.max(1);
+        let mut scanned = 0;
+        let cut = loop {
+            while bytes.len() < target && !self.eof {
+                let old = bytes.len();
+                bytes.resize(target.max(old + 64 * 1024), 0);
+                let read = self.input.read(&mut bytes[old..]);
+                bytes.truncate(old + read.as_ref().map_or(0, |&n| n));
+                match read {
+                    Ok(n) => self.eof = n == 0,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            block.quoted |= memchr::memchr(b'"', &bytes[scanned..]).is_some();
+            scanned = bytes.len();
+            if self.eof {
+                break bytes.len();
+            }
+            let last_end = if block.quoted {
+                record_ends(bytes, self.delimiter, piece, &mut block.pieces)
+            } else {
+                memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1)
+            };
+            if last_end > 0 {
+                break last_end;
+            }
+            // One record longer than the block: read on.
+            target = bytes.len() * 2;
+        };
+        self.carry.extend_from_slice(&bytes[cut..]);
+        bytes.truncate(cut);
+        self.consumed += cut as u64;
+
+        if !block.quoted {
+            block.pieces.clear();
+            let mut at = piece;
+            while at < cut {
+                match memchr::memchr(b'\n', &bytes[at..]) {
+                    Some(i) if at + i + 1 < cut => block.pieces.push((at + i + 1, 0)),
+                    _ => break,
+                }
+                at = block.pieces.last().map_or(cut, |p| p.0) + piece;
+            }
+        } else if self.eof {
+            // The cut is the end of the stream, and the record ends are not
+            // known yet.
+            record_ends(bytes, self.delimiter, piece, &mut block.pieces);
+        }
+        block.pieces.retain(|&(start, _)| start < cut);
+        if cut > 0 {
+            block.pieces.insert(0, (0, 0));
+        }
+        let mut line = line;
+        let mut counted = 0;
+        for (start, piece_line) in &mut block.pieces {
+            line += count_lines(&bytes[counted..*start]);
+            counted = *start;
+            *piece_line = line;
+        }
+        self.block_line = Some(line + count_lines(&bytes[counted..cut]));
+        Ok(())
+    }
+
+    /// Bytes read as records so far.
     pub fn consumed(&self) -> u64 {
         self.consumed
     }
 
-    /// The line the parser is on.
+    /// The line the reader is on.
     pub fn line(&self) -> u64 {
-        self.core.line()
+        self.block_line.unwrap_or_else(|| self.core.line())
     }
 }
 

@@ -192,6 +192,31 @@ pub fn encode_valid_row<'a>(
     buf.push(b'\n');
 }
 
+/// Appends the commonest row of `validate` from a comma-delimited manifest:
+/// a valid ICCID with no message, whose other columns are still as the
+/// manifest line holds them, commas between (`others`, two stretches of the
+/// line to be joined). Cells that hold no quote or line end and do not start
+/// like a formula are written exactly like that, in one copy. Returns false,
+/// and writes nothing, when some cell is not one of those.
+pub fn encode_valid_line(buf: &mut Vec<u8>, line: u64, iccid: &str, others: [&[u8]; 2]) -> bool {
+    let mut cell_start = true;
+    for &b in others.iter().flat_map(|part| part.iter()) {
+        let formula = cell_start && matches!(b, b'=' | b'+' | b'-' | b'@' | b'\t');
+        if formula || matches!(b, b'"' | b'\r' | b'\n') {
+            return false;
+        }
+        cell_start = b == b',';
+    }
+    push_number(buf, line);
+    buf.push(b',');
+    buf.extend_from_slice(iccid.as_bytes());
+    buf.extend_from_slice(b",valid,,,,,,,");
+    buf.extend_from_slice(others[0]);
+    buf.extend_from_slice(others[1]);
+    buf.push(b'\n');
+    true
+}
+
 fn push_number(buf: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();

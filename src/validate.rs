@@ -4,11 +4,13 @@
 //!
 //! [`Validator`] is the stage itself and is shared with `simboard run`
 //! ([`Validator::check_chunk`]); [`validate`] is the `simboard validate`
-//! command built on it. Its hot path decodes, checks and encodes each chunk
-//! in one parallel pass and re-encodes the rare duplicates afterwards.
+//! command built on it. Its hot path splits, checks and encodes the pieces of
+//! each block of the file in one parallel pass, and re-encodes the rare
+//! duplicates afterwards.
 
 use std::fmt;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, sync_channel};
 use std::time::Instant;
@@ -18,7 +20,7 @@ use rayon::prelude::*;
 use crate::duplicates::Seen;
 use crate::exit::{Fatal, Partial};
 use crate::iccid::{self, CheckDigit, Iccid, Invalid, Note};
-use crate::manifest::{Cells, Decoded, Manifest, ManifestError, ManifestOptions, RawChunk};
+use crate::manifest::{Block, Cells, Decoded, Manifest, ManifestError, ManifestOptions};
 use crate::progress;
 use crate::results::{self, Outcome, Output, ResultWriter};
 use crate::summary::Summary;
@@ -125,8 +127,8 @@ impl Checked {
 pub struct Validator {
     policy: CheckDigit,
     seen: Seen,
-    /// How many records `validate` expects in all (0: unknown).
-    expected_records: usize,
+    /// The size of the file `validate` reads, in bytes (0: unknown).
+    file_size: u64,
 }
 
 impl Validator {
@@ -134,7 +136,7 @@ impl Validator {
         Validator {
             policy,
             seen: Seen::new(),
-            expected_records: 0,
+            file_size: 0,
         }
     }
 
@@ -163,20 +165,27 @@ impl Validator {
     }
 }
 
-/// Rows encoded per parallel piece of a chunk.
-const PIECE_ROWS: usize = 1024;
-
-/// One piece of a chunk, checked and encoded in one pass.
+/// One piece of a block, checked and encoded in one pass.
 #[derive(Default)]
 struct Piece {
     bytes: Vec<u8>,
-    /// Each row's record index in the chunk, and where its encoding starts.
-    starts: Vec<(usize, usize)>,
+    /// Each row: where its record is in the block, its line, and where its
+    /// encoding starts in `bytes`.
+    rows: Vec<(usize, u64, usize)>,
     /// The line of a record that is not UTF-8, where this piece stopped.
     not_utf8: Option<u64>,
-    /// `(row index in the chunk, key, line)` of each valid row.
+    /// `(row number in the piece, key, line)` of each valid row.
     keys: Vec<(usize, u64, u64)>,
     counts: Counts,
+}
+
+/// A block checked and encoded: the result rows, in pieces.
+struct Encoded {
+    pieces: Vec<Vec<u8>>,
+    rows: u64,
+    /// The line of the first record that is not UTF-8; the pieces hold every
+    /// row before it.
+    not_utf8: Option<u64>,
 }
 
 /// Rows per outcome and reason.
@@ -210,47 +219,69 @@ impl Counts {
 }
 
 impl Validator {
-    /// `validate`'s hot path: decodes, checks and encodes the records of a
-    /// chunk in one parallel pass, as if no row were a duplicate, then finds
+    /// `validate`'s hot path: splits, checks and encodes the pieces of a
+    /// block in one parallel pass, as if no row were a duplicate, then finds
     /// the duplicates in order and re-encodes just those rows. Duplicates are
-    /// rare, so each row is read once instead of once per stage.
-    ///
-    /// Returns the encoded pieces, in order, with the rows they hold. On text
-    /// that is not UTF-8 they hold every row before it, and the error names it.
-    fn check_and_encode(
+    /// rare, so each row is read once instead of once per stage. Encodings go
+    /// into buffers taken from `spare`.
+    fn check_block(
         &mut self,
-        chunk: &RawChunk,
+        block: &Block,
         iccid_column: usize,
         extra_columns: &[usize],
         summary: &mut Summary,
-    ) -> (Vec<Vec<u8>>, u64, Option<u64>) {
+        spare: &mut Vec<Vec<u8>>,
+    ) -> Encoded {
         let policy = self.policy;
-        let records = chunk.records_read();
-        let mut pieces: Vec<Piece> = (0..records.div_ceil(PIECE_ROWS))
+        // A comma-delimited line already holds its other cells as CSV.
+        let commas = block.delimiter() == b',';
+        let width = extra_columns.len() + 1;
+        let buffers: Vec<Vec<u8>> = (0..block.pieces())
+            .map(|_| spare.pop().unwrap_or_default())
+            .collect();
+        let mut pieces: Vec<Piece> = buffers
             .into_par_iter()
-            .map(|p| {
-                let range = p * PIECE_ROWS..((p + 1) * PIECE_ROWS).min(records);
+            .enumerate()
+            .map(|(p, mut bytes)| {
+                bytes.clear();
                 let mut piece = Piece {
-                    bytes: Vec::with_capacity(range.len() * 160),
+                    bytes,
                     ..Piece::default()
                 };
-                for index in range {
-                    let row = match chunk.decode(index) {
+                block.each_record(p, |at, decoded| {
+                    let row = match decoded {
                         Decoded::Row(row) => row,
-                        Decoded::Blank => continue,
+                        Decoded::Blank => return ControlFlow::Continue(()),
                         Decoded::NotUtf8 { line } => {
                             piece.not_utf8 = Some(line);
-                            break;
+                            return ControlFlow::Break(());
                         }
                     };
                     let checked = check_row(&row, iccid_column, policy);
-                    piece.starts.push((index, piece.bytes.len()));
-                    encode_checked(&mut piece.bytes, &row, &checked, extra_columns);
                     if let Some(iccid) = checked.parsed() {
-                        piece.keys.push((index, iccid.key(), checked.line));
+                        piece
+                            .keys
+                            .push((piece.rows.len(), iccid.key(), checked.line));
+                    }
+                    piece.rows.push((at, checked.line, piece.bytes.len()));
+                    let in_line = match (&checked.verdict, commas) {
+                        (Ok(None), true) => row.others_in_line(iccid_column, width),
+                        _ => None,
+                    };
+                    let fast = in_line.is_some_and(|others| {
+                        results::encode_valid_line(
+                            &mut piece.bytes,
+                            checked.line,
+                            checked.iccid(),
+                            others,
+                        )
+                    });
+                    if !fast {
+                        encode_checked(&mut piece.bytes, &row, &checked, extra_columns);
                     }
                     piece.counts.add(&checked);
-                }
+                    ControlFlow::Continue(())
+                });
                 piece
             })
             .collect();
@@ -259,65 +290,79 @@ impl Validator {
         if let Some(bad) = not_utf8 {
             pieces.truncate(bad + 1);
         }
-        let keys: Vec<(usize, u64, u64)> =
-            pieces.iter().flat_map(|p| p.keys.iter().copied()).collect();
-        if self.seen.is_empty() && records > 0 {
+        // Rows are numbered across the block, so that duplicates can be
+        // found in the order of the file.
+        let mut firsts = Vec::with_capacity(pieces.len());
+        let mut rows = 0;
+        for piece in &pieces {
+            firsts.push(rows);
+            rows += piece.rows.len();
+        }
+        let keys: Vec<(usize, u64, u64)> = pieces
+            .iter()
+            .zip(&firsts)
+            .flat_map(|(p, &first)| p.keys.iter().map(move |&(r, k, l)| (first + r, k, l)))
+            .collect();
+        if self.seen.is_empty() && !keys.is_empty() {
             // Size the set once for the valid ICCIDs the file is likely to
-            // hold, rather than growing it step by step: a file of junk
-            // reserves nothing.
-            let share = keys.len() as f64 / records as f64;
-            self.seen
-                .reserve((self.expected_records as f64 * share) as usize);
+            // hold, judged from the first block, rather than growing it step
+            // by step: a file of junk reserves nothing.
+            let per_byte = keys.len() as f64 / block.len().max(1) as f64;
+            let expected = (self.file_size as f64 * per_byte).min(1e9);
+            self.seen.reserve(expected as usize);
         }
         let repeats = self.seen.insert_all(&keys);
         let mut counts = Counts::default();
-        let mut rows = 0;
         for piece in &mut pieces {
             let piece_counts = std::mem::take(&mut piece.counts);
             counts.valid += piece_counts.valid;
             for (reason, n) in piece_counts.reasons {
                 counts.add_reason(reason, n);
             }
-            rows += piece.starts.len() as u64;
         }
         counts.valid -= repeats.len() as u64;
         if !repeats.is_empty() {
             counts.add_reason("duplicate", repeats.len() as u64);
         }
         counts.into_summary(summary);
-        for (index, first_line) in repeats {
-            let Decoded::Row(row) = chunk.decode(index) else {
-                continue; // cannot happen: only rows have keys
+        let places: Vec<(usize, usize)> = repeats
+            .iter()
+            .map(|&(index, _)| {
+                let p = firsts.partition_point(|&first| first <= index) - 1;
+                (p, index - firsts[p])
+            })
+            .collect();
+        let again = block.rows_at(places.iter().map(|&(p, r)| {
+            let (at, line, _) = pieces[p].rows[r];
+            (at, line)
+        }));
+        for ((row, &(p, r)), (_, first_line)) in again.iter().zip(&places).zip(repeats) {
+            let Some(row) = row else {
+                continue; // cannot happen: each was read from there before
             };
-            let mut checked = check_row(&row, iccid_column, policy);
+            let mut checked = check_row(row, iccid_column, policy);
             checked.verdict = Err(Problem::Duplicate { first_line });
-            let piece = &mut pieces[index / PIECE_ROWS];
-            piece.reencode(index, |buf| {
-                encode_checked(buf, &row, &checked, extra_columns)
-            });
+            pieces[p].reencode(r, |buf| encode_checked(buf, row, &checked, extra_columns));
         }
         let not_utf8 = not_utf8.and_then(|p| pieces[p].not_utf8);
-        let bytes = pieces.into_iter().map(|piece| piece.bytes).collect();
-        (bytes, rows, not_utf8)
+        Encoded {
+            pieces: pieces.into_iter().map(|piece| piece.bytes).collect(),
+            rows: rows as u64,
+            not_utf8,
+        }
     }
 }
 
 impl Piece {
-    /// Replaces the encoding of record `index` with what `encode` writes.
-    fn reencode(&mut self, index: usize, encode: impl FnOnce(&mut Vec<u8>)) {
-        let Ok(at) = self.starts.binary_search_by_key(&index, |&(i, _)| i) else {
-            return;
-        };
-        let start = self.starts[at].1;
-        let end = self
-            .starts
-            .get(at + 1)
-            .map_or(self.bytes.len(), |&(_, s)| s);
+    /// Replaces the encoding of row `row` with what `encode` writes.
+    fn reencode(&mut self, row: usize, encode: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.rows[row].2;
+        let end = self.rows.get(row + 1).map_or(self.bytes.len(), |r| r.2);
         let mut again = Vec::new();
         encode(&mut again);
         let grown = again.len() as isize - (end - start) as isize;
         self.bytes.splice(start..end, again);
-        for (_, later) in &mut self.starts[at + 1..] {
+        for (_, _, later) in &mut self.rows[row + 1..] {
             *later = (*later as isize + grown) as usize;
         }
     }
@@ -345,8 +390,8 @@ fn encode_checked(buf: &mut Vec<u8>, row: &impl Cells, checked: &Checked, extra_
 }
 
 fn check_row(row: &impl Cells, iccid_column: usize, policy: CheckDigit) -> Checked {
-    let raw = row.get(iccid_column);
-    match iccid::check(raw, policy) {
+    let raw = row.get_bytes(iccid_column);
+    match iccid::check_bytes(raw, policy) {
         Ok(ok) => Checked {
             line: row.line(),
             verdict: Ok(ok.note),
@@ -355,7 +400,11 @@ fn check_row(row: &impl Cells, iccid_column: usize, policy: CheckDigit) -> Check
         Err(rejected) => Checked {
             line: row.line(),
             verdict: Err(Problem::Iccid(rejected.reason)),
-            shown: Shown::Text(rejected.normalised.unwrap_or_else(|| raw.to_owned())),
+            shown: Shown::Text(
+                rejected
+                    .normalised
+                    .unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned()),
+            ),
         },
     }
 }
@@ -430,6 +479,7 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
     };
     let column = manifest.iccid_column();
     let mut validator = Validator::new(config.check_digit);
+    validator.file_size = size;
     let mut summary = Summary::default();
     let partial = |written| match &config.output {
         Output::Stdout => Partial::Stdout { rows: written },
@@ -442,22 +492,21 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
     // Three stages, each on its own thread, so reading, checking and writing
     // overlap: reader → (this thread, fanning out to rayon) → writer.
     let (read_result, written, write_result) = std::thread::scope(|scope| {
-        // A fixed set of chunks travels reader → here in `full`, and back empty
-        // in `empty`, so their rows' allocations are reused for the whole file
-        // and the reader is never more than a few chunks ahead.
-        const CHUNKS: usize = 3;
-        let (full_tx, full) = sync_channel::<Result<RawChunk, ManifestError>>(CHUNKS);
-        let (empty, empty_rx) = channel::<RawChunk>();
-        for _ in 0..CHUNKS {
-            let _ = empty.send(RawChunk::default());
+        // A fixed set of blocks travels reader → here in `full`, and back
+        // empty in `empty`, so their buffers are reused for the whole file
+        // and the reader is never more than a few blocks ahead. The writer
+        // hands its buffers back the same way, through `spare`.
+        const BLOCKS: usize = 3;
+        let (full_tx, full) = sync_channel::<Result<Block, ManifestError>>(BLOCKS);
+        let (empty, empty_rx) = channel::<Block>();
+        for _ in 0..BLOCKS {
+            let _ = empty.send(Block::default());
         }
         let reader = &mut manifest;
         scope.spawn(move || {
-            while let Ok(mut chunk) = empty_rx.recv() {
-                let read = reader
-                    .read_raw_chunk(&mut chunk, CHUNK_ROWS)
-                    .map(|()| chunk);
-                let last = !matches!(&read, Ok(chunk) if chunk.records_read() >= CHUNK_ROWS);
+            while let Ok(mut block) = empty_rx.recv() {
+                let read = reader.read_block(&mut block).map(|()| block);
+                let last = !matches!(&read, Ok(block) if !block.is_empty());
                 if full_tx.send(read).is_err() || last {
                     return;
                 }
@@ -465,13 +514,15 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
         });
 
         let (encoded_tx, encoded_rx) = sync_channel::<(Vec<Vec<u8>>, u64)>(2);
+        let (spare_tx, spare_rx) = channel::<Vec<u8>>();
         let writing = scope.spawn(move || {
             let mut written = 0u64;
             for (pieces, rows) in encoded_rx {
-                for piece in &pieces {
-                    if let Err(err) = writer.write_raw(piece) {
+                for piece in pieces {
+                    if let Err(err) = writer.write_raw(&piece) {
                         return (written, Err(err));
                     }
+                    let _ = spare_tx.send(piece);
                 }
                 written += rows;
             }
@@ -480,25 +531,21 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
         });
 
         let mut read_result = Ok(());
+        let mut spare = Vec::new();
         for read in full {
-            let chunk = match read {
-                Ok(chunk) => chunk,
+            let block = match read {
+                Ok(block) if block.is_empty() => break,
+                Ok(block) => block,
                 Err(err) => {
                     read_result = Err(err);
                     break;
                 }
             };
-            if summary.rows() == 0 && chunk.bytes_read() > 0 {
-                // How many records the whole file holds, judged from the
-                // first chunk; `check_and_encode` sizes the duplicate set from it.
-                let estimate =
-                    size as f64 * chunk.records_read() as f64 / chunk.bytes_read() as f64;
-                validator.expected_records = estimate.min(1e9) as usize;
-            }
-            let (encoded, rows, not_utf8) =
-                validator.check_and_encode(&chunk, column, &extra_columns, &mut summary);
-            let sent = encoded_tx.send((encoded, rows));
-            if let Some(line) = not_utf8 {
+            spare.extend(spare_rx.try_iter());
+            let encoded =
+                validator.check_block(&block, column, &extra_columns, &mut summary, &mut spare);
+            let sent = encoded_tx.send((encoded.pieces, encoded.rows));
+            if let Some(line) = encoded.not_utf8 {
                 read_result = Err(ManifestError::NotUtf8 {
                     path: config.manifest.clone(),
                     line,
@@ -508,8 +555,8 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
             if sent.is_err() {
                 break; // the writer failed; it reports why
             }
-            bar.set_position(chunk.bytes_read());
-            let _ = empty.send(chunk);
+            bar.set_position(block.bytes_read());
+            let _ = empty.send(block);
         }
         drop(encoded_tx);
         let (written, write_result) = writing.join().expect("the writer thread does not panic");
@@ -562,30 +609,184 @@ mod tests {
         assert!(checked.iter().all(|c| c.reason() == "invalid_check_digit"));
     }
 
-    proptest::proptest! {
-        /// The path `validate` takes (raw chunks decoded in parallel, then
-        /// checked) never panics, whatever the bytes.
-        #[test]
-        fn arbitrary_bytes_through_the_chunk_path_never_panic(
-            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
-            chunk in 1usize..8,
-        ) {
-            let path = Path::new("arbitrary.csv");
-            let input = Box::new(std::io::Cursor::new(bytes.clone()));
-            let options = ManifestOptions::default();
-            if let Ok(mut m) = Manifest::from_reader(path, input, bytes.len() as u64, &options) {
-                let column = m.iccid_column();
-                let mut validator = Validator::new(CheckDigit::Enforce);
-                let mut raw = RawChunk::default();
-                while m.read_raw_chunk(&mut raw, chunk).is_ok() {
-                    let mut summary = Summary::default();
-                    let (_, _, not_utf8) =
-                        validator.check_and_encode(&raw, column, &m.other_columns(), &mut summary);
-                    if not_utf8.is_some() || raw.records_read() < chunk {
-                        break;
-                    }
-                }
+    /// What `validate`'s block path makes of `bytes`: the encoded rows, the
+    /// line of text that is not UTF-8, and the counts.
+    fn through_blocks(
+        bytes: &[u8],
+        target: usize,
+        piece: usize,
+    ) -> Option<(Vec<u8>, Option<u64>, Summary)> {
+        let input = Box::new(std::io::Cursor::new(bytes.to_vec()));
+        let options = ManifestOptions::default();
+        let path = Path::new("m.csv");
+        let mut m = Manifest::from_reader(path, input, bytes.len() as u64, &options).ok()?;
+        let (column, extra) = (m.iccid_column(), m.other_columns());
+        let mut validator = Validator::new(CheckDigit::Enforce);
+        let (mut out, mut summary) = (Vec::new(), Summary::default());
+        loop {
+            let mut block = Block::default();
+            m.read_block_sized(&mut block, target, piece).unwrap();
+            if block.is_empty() {
+                return Some((out, None, summary));
             }
+            let encoded =
+                validator.check_block(&block, column, &extra, &mut summary, &mut Vec::new());
+            out.extend(encoded.pieces.concat());
+            if encoded.not_utf8.is_some() {
+                return Some((out, encoded.not_utf8, summary));
+            }
+        }
+    }
+
+    /// The same, one row at a time, as `run` reads a manifest.
+    fn row_by_row(bytes: &[u8]) -> Option<(Vec<u8>, Option<u64>, Summary)> {
+        let input = Box::new(std::io::Cursor::new(bytes.to_vec()));
+        let options = ManifestOptions::default();
+        let path = Path::new("m.csv");
+        let mut m = Manifest::from_reader(path, input, bytes.len() as u64, &options).ok()?;
+        let (column, extra) = (m.iccid_column(), m.other_columns());
+        let mut validator = Validator::new(CheckDigit::Enforce);
+        let (mut out, mut summary) = (Vec::new(), Summary::default());
+        let mut row = Row::default();
+        loop {
+            match m.next_row(&mut row) {
+                Ok(true) => {
+                    let checked = validator.check_chunk(std::slice::from_ref(&row), column);
+                    encode_checked(&mut out, &row, &checked[0], &extra);
+                    summary.add(checked[0].outcome(), checked[0].reason(), 1);
+                }
+                Ok(false) => return Some((out, None, summary)),
+                Err(ManifestError::NotUtf8 { line, .. }) => {
+                    return Some((out, Some(line), summary))
+                }
+                Err(err) => panic!("{err}"),
+            }
+        }
+    }
+
+    /// Bits of damaged supplier exports, to be strung together.
+    const TOKENS: &[&[u8]] = &[
+        b"89883070000007537119",
+        b"8988 3070 0000 0753 7119",
+        b"89883070000007537127",
+        b"8.98830700000075E+19",
+        b"iccid",
+        b"x",
+        b"=1",
+        b"-",
+        b" ",
+        b",",
+        b",",
+        b";",
+        b"\t",
+        b"\"",
+        b"\"\"",
+        b"\n",
+        b"\n",
+        b"\r\n",
+        b"\r",
+        "é".as_bytes(),
+        b"\xFF",
+    ];
+
+    /// Cells of supplier exports, valid and not.
+    const CELLS: &[&str] = &[
+        "89883070000007537119",
+        "89883070000007537119",
+        "89883070000007537127",
+        "8942424242000000011",
+        "8988 3070 0000 0753 7119",
+        "8.98830700000075E+19",
+        "898830700000000000",
+        "dev-1",
+        "",
+        " ",
+        "=SUM(A1)",
+        "-7",
+        "+1",
+        "@x",
+        "\"a,b\"",
+        "\"say \"\"hi\"\"\"",
+        "a\rb",
+        "é",
+        "2026-11-28",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        /// However a file is cut into blocks and pieces, the block path
+        /// writes exactly what reading it row by row would, stops at the
+        /// same line when the text is not UTF-8, and counts the same.
+        #[test]
+        fn blocks_agree_with_reading_row_by_row(
+            tokens in proptest::collection::vec(0..TOKENS.len(), 0..80),
+            target in 1usize..200,
+            piece in 1usize..100,
+        ) {
+            let bytes: Vec<u8> = tokens.iter().flat_map(|&t| TOKENS[t].iter().copied()).collect();
+            let want = row_by_row(&bytes);
+            let got = through_blocks(&bytes, target, piece);
+            match (want, got) {
+                (None, None) => {}
+                (Some(want), Some(got)) => {
+                    proptest::prop_assert_eq!(
+                        String::from_utf8_lossy(&got.0),
+                        String::from_utf8_lossy(&want.0)
+                    );
+                    proptest::prop_assert_eq!(got.1, want.1);
+                    proptest::prop_assert_eq!(got.2.rows(), want.2.rows());
+                    proptest::prop_assert_eq!(got.2.to_string(), want.2.to_string());
+                }
+                (want, got) => proptest::prop_assert!(false, "opened {} vs {}", want.is_some(), got.is_some()),
+            }
+        }
+
+        /// The same for files shaped like supplier exports: a header or none,
+        /// rows of about the header's width, any delimiter, CRLF or LF, and
+        /// cells that are valid, damaged, repeated or formula-like.
+        #[test]
+        fn blocks_agree_on_export_shaped_files(
+            header in proptest::bool::ANY,
+            delimiter in proptest::sample::select(vec![",", ";", "\t"]),
+            crlf in proptest::bool::ANY,
+            rows in proptest::collection::vec(
+                proptest::collection::vec(proptest::sample::select(CELLS.to_vec()), 2..5),
+                0..40,
+            ),
+            target in 1usize..400,
+            piece in 1usize..200,
+        ) {
+            let end = if crlf { "\r\n" } else { "\n" };
+            let mut text = String::new();
+            if header {
+                text += &["ICCID", "device", "pallet"].join(delimiter);
+                text += end;
+            }
+            for cells in rows {
+                text += &cells.join(delimiter);
+                text += end;
+            }
+            let want = row_by_row(text.as_bytes());
+            let got = through_blocks(text.as_bytes(), target, piece);
+            proptest::prop_assert_eq!(want.is_some(), got.is_some());
+            if let (Some(want), Some(got)) = (want, got) {
+                proptest::prop_assert_eq!(
+                    String::from_utf8_lossy(&got.0),
+                    String::from_utf8_lossy(&want.0)
+                );
+                proptest::prop_assert_eq!(got.2.to_string(), want.2.to_string());
+            }
+        }
+
+        /// Arbitrary bytes through the block path never panic.
+        #[test]
+        fn arbitrary_bytes_through_blocks_never_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            target in 1usize..64,
+            piece in 1usize..32,
+        ) {
+            let _ = through_blocks(&bytes, target, piece);
         }
     }
 
