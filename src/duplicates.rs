@@ -43,27 +43,49 @@ impl Seen {
         }
     }
 
-    /// Makes room for about `keys` more keys in all.
+    /// Makes room for about `keys` more keys in all. The shards are filled
+    /// in parallel: a large table's first writes are page faults, which are
+    /// the kernel's work and cost about as much as the inserts themselves.
     pub fn reserve(&mut self, keys: usize) {
         let per_shard = keys / self.shards.len() + 1;
-        for shard in &mut self.shards {
-            shard.reserve(per_shard);
-        }
+        self.shards
+            .par_iter_mut()
+            .for_each(|shard| shard.reserve(per_shard));
     }
 
     /// Records `(index, key, line)` triples given in manifest order, and
     /// returns `(index, first line)` for every key seen on an earlier line.
     pub fn insert_all(&mut self, keys: &[(usize, u64, u64)]) -> Vec<(usize, u64)> {
-        let count = self.shards.len() as u64;
+        let mut batch = self.batch();
+        for &(index, key, line) in keys {
+            batch.push(index, key, line);
+        }
+        self.insert_batches(&[(&batch, 0)])
+    }
+
+    /// An empty batch of keys for this set: see [`Batch`].
+    pub fn batch(&self) -> Batch {
+        Batch {
+            shards: vec![Vec::new(); self.shards.len()],
+        }
+    }
+
+    /// Records the keys of `batches`, given in manifest order, each with a
+    /// number added to its indices, and returns `(index, first line)` for
+    /// every key seen on an earlier line, by index.
+    pub fn insert_batches(&mut self, batches: &[(&Batch, usize)]) -> Vec<(usize, u64)> {
         let mut repeats: Vec<(usize, u64)> = self
             .shards
             .par_iter_mut()
             .enumerate()
             .flat_map_iter(|(s, table)| {
-                let mine: Vec<(usize, u64, u64, u64)> = keys
+                let mine: Vec<(usize, u64, u64, u64)> = batches
                     .iter()
-                    .map(|&(index, key, line)| (index, key, hash(key), line))
-                    .filter(|&(_, _, hash, _)| (hash >> 40) % count == s as u64)
+                    .flat_map(|&(batch, offset)| {
+                        batch.shards[s]
+                            .iter()
+                            .map(move |&(index, key, hash, line)| (index + offset, key, hash, line))
+                    })
                     .collect();
                 table.reserve(mine.len());
                 let mut repeats = Vec::new();
@@ -91,6 +113,31 @@ impl Seen {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Keys sorted by shard ahead of [`Seen::insert_batches`], so that the work
+/// of hashing and sorting them can be spread over threads (one batch per
+/// piece of a block, say) instead of left to the one that inserts.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    /// Per shard: `(index, key, hash, line)`, in the order pushed.
+    shards: Vec<Vec<(usize, u64, u64, u64)>>,
+}
+
+impl Batch {
+    /// Adds `key`, seen on `line`, under `index`. Keys must be pushed in
+    /// manifest order.
+    pub fn push(&mut self, index: usize, key: u64, line: u64) {
+        let hash = hash(key);
+        // The top 32 bits of the hash, scaled to the shard count: a multiply
+        // where `%` would divide, for every key of the file.
+        let shard = ((hash >> 32) * self.shards.len() as u64) >> 32;
+        self.shards[shard as usize].push((index, key, hash, line));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(Vec::is_empty)
     }
 }
 

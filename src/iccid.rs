@@ -41,6 +41,11 @@ impl Iccid {
         std::str::from_utf8(&self.digits[..usize::from(self.len)]).unwrap_or_default()
     }
 
+    /// The digits, as bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.digits[..usize::from(self.len)]
+    }
+
     /// True for Gigs test SIMs, whose check digit is not enforced.
     pub fn is_test_sim(&self) -> bool {
         self.digits.starts_with(TEST_SIM_PREFIX.as_bytes())

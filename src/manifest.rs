@@ -649,6 +649,11 @@ impl Block {
         self.delimiter
     }
 
+    /// How many lines of the file the block holds.
+    pub fn lines(&self) -> u64 {
+        self.raw.lines
+    }
+
     /// How many bytes of the file the block holds.
     pub fn len(&self) -> usize {
         self.raw.bytes.len()

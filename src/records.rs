@@ -171,6 +171,8 @@ pub struct Block {
     pub bytes: Vec<u8>,
     /// Where each piece starts in `bytes`, and the line it starts on.
     pub pieces: Vec<(usize, u64)>,
+    /// How many line ends the block holds.
+    pub lines: u64,
     /// The block holds a `"`, so its records need the csv parser; a block
     /// without one is split at line ends and delimiters, which is the same
     /// thing there and many times faster.
@@ -333,7 +335,9 @@ impl<R: Read> Records<R> {
             counted = *start;
             *piece_line = line;
         }
-        self.block_line = Some(line + count_lines(&bytes[counted..cut]));
+        let end_line = line + count_lines(&bytes[counted..cut]);
+        block.lines = end_line - self.block_line.unwrap_or(end_line);
+        self.block_line = Some(end_line);
         Ok(())
     }
 

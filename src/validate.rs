@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::duplicates::Seen;
+use crate::duplicates::{Batch, Seen};
 use crate::exit::{Fatal, Partial};
 use crate::iccid::{self, CheckDigit, Iccid, Invalid, Note};
 use crate::manifest::{Block, Cells, Decoded, Manifest, ManifestError, ManifestOptions};
@@ -113,6 +113,15 @@ impl Checked {
         self.verdict.is_ok().then(|| self.iccid())
     }
 
+    /// The ICCID's digits when the row is valid and has no note, which is
+    /// the commonest row of all.
+    fn plain_valid(&self) -> Option<&[u8]> {
+        match &self.shown {
+            Shown::Iccid(iccid) if self.verdict == Ok(None) => Some(iccid.as_bytes()),
+            _ => None,
+        }
+    }
+
     fn parsed(&self) -> Option<&Iccid> {
         match &self.shown {
             Shown::Iccid(iccid) if self.verdict.is_ok() => Some(iccid),
@@ -174,8 +183,8 @@ struct Piece {
     rows: Vec<(usize, u64, usize)>,
     /// The line of a record that is not UTF-8, where this piece stopped.
     not_utf8: Option<u64>,
-    /// `(row number in the piece, key, line)` of each valid row.
-    keys: Vec<(usize, u64, u64)>,
+    /// Each valid row's ICCID: its key under the row's number in the piece.
+    keys: Batch,
     counts: Counts,
 }
 
@@ -239,52 +248,66 @@ impl Validator {
         let buffers: Vec<Vec<u8>> = (0..block.pieces())
             .map(|_| spare.pop().unwrap_or_default())
             .collect();
-        let mut pieces: Vec<Piece> = buffers
-            .into_par_iter()
-            .enumerate()
-            .map(|(p, mut bytes)| {
-                bytes.clear();
-                let mut piece = Piece {
-                    bytes,
-                    ..Piece::default()
-                };
-                block.each_record(p, |at, decoded| {
-                    let row = match decoded {
-                        Decoded::Row(row) => row,
-                        Decoded::Blank => return ControlFlow::Continue(()),
-                        Decoded::NotUtf8 { line } => {
-                            piece.not_utf8 = Some(line);
-                            return ControlFlow::Break(());
+        let no_keys = self.seen.batch();
+        let check_pieces = || -> Vec<Piece> {
+            buffers
+                .into_par_iter()
+                .enumerate()
+                .map(|(p, mut bytes)| {
+                    bytes.clear();
+                    let mut piece = Piece {
+                        bytes,
+                        keys: no_keys.clone(),
+                        ..Piece::default()
+                    };
+                    block.each_record(p, |at, decoded| {
+                        let row = match decoded {
+                            Decoded::Row(row) => row,
+                            Decoded::Blank => return ControlFlow::Continue(()),
+                            Decoded::NotUtf8 { line } => {
+                                piece.not_utf8 = Some(line);
+                                return ControlFlow::Break(());
+                            }
+                        };
+                        let checked = check_row(&row, iccid_column, policy);
+                        if let Some(iccid) = checked.parsed() {
+                            piece.keys.push(piece.rows.len(), iccid.key(), checked.line);
                         }
-                    };
-                    let checked = check_row(&row, iccid_column, policy);
-                    if let Some(iccid) = checked.parsed() {
-                        piece
-                            .keys
-                            .push((piece.rows.len(), iccid.key(), checked.line));
-                    }
-                    piece.rows.push((at, checked.line, piece.bytes.len()));
-                    let in_line = match (&checked.verdict, commas) {
-                        (Ok(None), true) => row.others_in_line(iccid_column, width),
-                        _ => None,
-                    };
-                    let fast = in_line.is_some_and(|others| {
-                        results::encode_valid_line(
-                            &mut piece.bytes,
-                            checked.line,
-                            checked.iccid(),
-                            others,
-                        )
+                        piece.rows.push((at, checked.line, piece.bytes.len()));
+                        let fast = commas
+                            && checked.plain_valid().is_some_and(|iccid| {
+                                row.others_in_line(iccid_column, width)
+                                    .is_some_and(|others| {
+                                        results::encode_valid_line(
+                                            &mut piece.bytes,
+                                            checked.line,
+                                            iccid,
+                                            others,
+                                        )
+                                    })
+                            });
+                        if !fast {
+                            encode_checked(&mut piece.bytes, &row, &checked, extra_columns);
+                        }
+                        piece.counts.add(&checked);
+                        ControlFlow::Continue(())
                     });
-                    if !fast {
-                        encode_checked(&mut piece.bytes, &row, &checked, extra_columns);
-                    }
-                    piece.counts.add(&checked);
-                    ControlFlow::Continue(())
-                });
-                piece
-            })
-            .collect();
+                    piece
+                })
+                .collect()
+        };
+        let mut pieces = if self.seen.is_empty() && self.file_size > 0 {
+            // Size the duplicate set once, for as many rows as the file
+            // seems to hold, judged from this first block, rather than
+            // growing it step by step; and make it while the block is
+            // checked, as it takes a while.
+            let per_byte = block.lines() as f64 / block.len().max(1) as f64;
+            let expected = (self.file_size as f64 * per_byte).min(1e9) as usize;
+            let seen = &mut self.seen;
+            rayon::join(check_pieces, || seen.reserve(expected)).0
+        } else {
+            check_pieces()
+        };
         // Nothing after text that is not UTF-8 counts: reading stops there.
         let not_utf8 = pieces.iter().position(|p| p.not_utf8.is_some());
         if let Some(bad) = not_utf8 {
@@ -298,20 +321,12 @@ impl Validator {
             firsts.push(rows);
             rows += piece.rows.len();
         }
-        let keys: Vec<(usize, u64, u64)> = pieces
+        let batches: Vec<(&Batch, usize)> = pieces
             .iter()
-            .zip(&firsts)
-            .flat_map(|(p, &first)| p.keys.iter().map(move |&(r, k, l)| (first + r, k, l)))
+            .map(|p| &p.keys)
+            .zip(firsts.iter().copied())
             .collect();
-        if self.seen.is_empty() && !keys.is_empty() {
-            // Size the set once for the valid ICCIDs the file is likely to
-            // hold, judged from the first block, rather than growing it step
-            // by step: a file of junk reserves nothing.
-            let per_byte = keys.len() as f64 / block.len().max(1) as f64;
-            let expected = (self.file_size as f64 * per_byte).min(1e9);
-            self.seen.reserve(expected as usize);
-        }
-        let repeats = self.seen.insert_all(&keys);
+        let repeats = self.seen.insert_batches(&batches);
         let mut counts = Counts::default();
         for piece in &mut pieces {
             let piece_counts = std::mem::take(&mut piece.counts);
