@@ -139,6 +139,11 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.shards.iter().all(Vec::is_empty)
     }
+
+    /// Empties the batch, keeping its room.
+    pub fn clear(&mut self) {
+        self.shards.iter_mut().for_each(Vec::clear);
+    }
 }
 
 /// ICCID digits are already spread; one multiply mixes them into every bit.

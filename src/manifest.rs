@@ -22,6 +22,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use crate::records::{self, Grow, Records, SliceRecords};
+use crate::results;
 
 /// The header names (compared after [`header_key`]) taken to mean "the ICCID",
 /// best first. Any other header that contains `iccid` comes next.
@@ -197,6 +198,7 @@ impl Row {
             bytes: self.bytes.as_slice(),
             ends: self.ends.as_slice(),
             gap: 0,
+            plain: false,
         }
     }
 
@@ -233,6 +235,9 @@ pub struct RowRef<'a> {
     /// 0 for cells the csv parser wrote out back to back; 1 for cells still
     /// in the file's line, between delimiters.
     gap: usize,
+    /// Cells split from a line without quotes, none of which holds a `'\r'`
+    /// or starts like a formula (see [`RowRef::plain_others`]).
+    plain: bool,
 }
 
 impl<'a> RowRef<'a> {
@@ -257,9 +262,11 @@ impl<'a> RowRef<'a> {
     /// Every cell but column `skip`, as the stretches of the manifest line
     /// that hold them, delimiters between: joined, the two are those cells
     /// as the line had them. Only for a row split straight from its line
-    /// (not parsed) that has exactly `width` cells, two or more.
-    pub fn others_in_line(&self, skip: usize, width: usize) -> Option<[&'a [u8]; 2]> {
-        if self.gap != 1 || self.ends.len() != width || width < 2 || skip >= width {
+    /// (not parsed) that has exactly `width` cells, two or more, none of
+    /// which holds a quote, a line end or a `'\r'`, or starts like a
+    /// formula: cells a result CSV takes as they are.
+    pub fn plain_others(&self, skip: usize, width: usize) -> Option<[&'a [u8]; 2]> {
+        if !self.plain || self.gap != 1 || self.ends.len() != width || width < 2 || skip >= width {
             return None;
         }
         let line = strip_cr(self.bytes, true);
@@ -669,6 +676,15 @@ impl Block {
         self.bytes_read
     }
 
+    /// How many bytes of the file piece `index` holds (about; for sizing).
+    pub fn piece_len(&self, index: usize) -> usize {
+        if index < self.raw.pieces.len() {
+            self.raw.piece(index).0.len()
+        } else {
+            0
+        }
+    }
+
     /// Calls `each` with every record of piece `index`, in file order, and
     /// where the record is (for [`Block::row_at`]), until `each` breaks. A
     /// record that is not UTF-8 text comes as [`Decoded::NotUtf8`] and is
@@ -730,7 +746,8 @@ impl Block {
 
 /// [`Block::each_record`] for a piece without quotes: each line is a record
 /// and the delimiters split it into cells, as the csv parser would. One pass
-/// finds both, which matters: this is the innermost loop of `validate`.
+/// finds both, and notes on the way whether the cells can go into a result
+/// CSV as they are: this is the innermost loop of `validate`.
 fn each_line(
     text: &[u8],
     base: usize,
@@ -741,14 +758,26 @@ fn each_line(
 ) {
     let mut ends = Vec::new();
     let mut start = 0;
-    for end in memchr::memchr2_iter(delimiter, b'\n', text) {
-        if text[end] != b'\n' {
-            ends.push(end - start);
-            continue;
+    let starts_plain = |at: usize| !text.get(at).is_some_and(|&b| results::is_formula_start(b));
+    let mut plain = starts_plain(0);
+    for end in memchr::memchr3_iter(delimiter, b'\n', b'\r', text) {
+        match text[end] {
+            b'\n' => {}
+            b if b == delimiter => {
+                ends.push(end - start);
+                plain &= starts_plain(end + 1);
+                continue;
+            }
+            _ => {
+                // A '\r' that does not end the line sits inside a cell.
+                plain &= text.get(end + 1) == Some(&b'\n');
+                continue;
+            }
         }
-        let (at, record, this_line) = (start, &text[start..end], line);
+        let (at, record, this_line, this_plain) = (start, &text[start..end], line, plain);
         start = end + 1;
         line += 1;
+        plain = starts_plain(start);
         if record.is_empty() {
             continue; // the parser skips empty lines too
         }
@@ -762,6 +791,7 @@ fn each_line(
             bytes: record,
             ends: &ends,
             gap: 1,
+            plain: this_plain,
         };
         let decoded = if row.is_blank() {
             Decoded::Blank
@@ -804,6 +834,7 @@ fn each_parsed(
             bytes: bytes.as_slice(),
             ends: ends.as_slice(),
             gap: 0,
+            plain: false,
         };
         let decoded = if row.is_blank() {
             Decoded::Blank

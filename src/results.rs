@@ -139,7 +139,7 @@ impl ResultRow {
 /// leading `'`. Applying it twice changes nothing more.
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
     match cell.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
+        Some(&b) if is_formula_start(b) => Cow::Owned(format!("'{cell}")),
         _ => Cow::Borrowed(cell),
     }
 }
@@ -195,14 +195,11 @@ pub fn encode_valid_row<'a>(
 /// Appends the commonest row of `validate` from a comma-delimited manifest:
 /// a valid ICCID with no message, whose other columns are still as the
 /// manifest line holds them, commas between (`others`: two stretches of the
-/// line to be joined, each starting at a cell). Cells that hold no quote or
-/// line end and do not start like a formula are written exactly like that,
-/// in one copy. Returns false, and writes nothing, when some cell is not one
-/// of those.
-pub fn encode_valid_line(buf: &mut Vec<u8>, line: u64, iccid: &[u8], others: [&[u8]; 2]) -> bool {
-    if !(plain_cells(others[0]) && plain_cells(others[1])) {
-        return false;
-    }
+/// line to be joined, each starting at a cell). The cells must need neither
+/// quotes nor neutralising (see `manifest::RowRef::plain_others`); they are
+/// then written exactly as they are, in one copy.
+pub fn encode_valid_line(buf: &mut Vec<u8>, line: u64, iccid: &[u8], others: [&[u8]; 2]) {
+    debug_assert!(others.iter().all(|part| plain_cells(part)), "{others:?}");
     push_number(buf, line);
     buf.push(b',');
     buf.extend_from_slice(iccid);
@@ -210,41 +207,18 @@ pub fn encode_valid_line(buf: &mut Vec<u8>, line: u64, iccid: &[u8], others: [&[
     buf.extend_from_slice(others[0]);
     buf.extend_from_slice(others[1]);
     buf.push(b'\n');
-    true
 }
 
-/// Bytes that make a cell need quotes.
-const SPECIAL: u8 = 1;
-/// Bytes that make a cell a formula when they start it.
-const FORMULA: u8 = 2;
-
-/// What each byte is, for [`plain_cells`].
-const CLASS: [u8; 256] = {
-    let mut class = [0; 256];
-    class[b'"' as usize] = SPECIAL;
-    class[b'\n' as usize] = SPECIAL;
-    class[b'\r' as usize] = SPECIAL | FORMULA;
-    class[b'=' as usize] = FORMULA;
-    class[b'+' as usize] = FORMULA;
-    class[b'-' as usize] = FORMULA;
-    class[b'@' as usize] = FORMULA;
-    class[b'\t' as usize] = FORMULA;
-    class
-};
-
 /// True when the comma-separated cells of `text` (which starts at a cell)
-/// need neither quotes nor neutralising. Branch-free per byte: this runs on
-/// nearly every row of a large manifest.
+/// need neither quotes nor neutralising.
 fn plain_cells(text: &[u8]) -> bool {
-    let Some(&first) = text.first() else {
-        return true;
-    };
-    let mut bad = CLASS[usize::from(first)];
-    for pair in text.windows(2) {
-        let starts_cell = u8::from(pair[0] == b',') * FORMULA;
-        bad |= CLASS[usize::from(pair[1])] & (SPECIAL | starts_cell);
-    }
-    bad == 0
+    text.split(|&b| b == b',')
+        .all(|cell| !needs_quotes(cell) && !cell.first().is_some_and(|&b| is_formula_start(b)))
+}
+
+/// True for a byte that makes a cell a formula when it starts it.
+pub fn is_formula_start(b: u8) -> bool {
+    matches!(b, b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
 }
 
 fn push_number(buf: &mut Vec<u8>, mut n: u64) {
@@ -301,10 +275,7 @@ fn needs_quotes(bytes: &[u8]) -> bool {
 }
 
 fn push_cell(buf: &mut Vec<u8>, bytes: &[u8]) {
-    let formula = matches!(
-        bytes.first(),
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
-    );
+    let formula = bytes.first().is_some_and(|&b| is_formula_start(b));
     let needs_quotes = needs_quotes(bytes);
     if !needs_quotes {
         if formula {
@@ -619,6 +590,31 @@ mod tests {
             String::from_utf8(fast).unwrap(),
             String::from_utf8(general).unwrap()
         );
+    }
+
+    proptest::proptest! {
+        /// Plain cells copied from a line in one go come out exactly as
+        /// cell-by-cell encoding writes them.
+        #[test]
+        fn cells_copied_from_a_line_match_the_general_encoding(
+            text in "[a-c0-9 ,=+@-]{0,40}",
+            split in 0usize..41,
+        ) {
+            // Both stretches must start at a cell: cut after a comma, or at an end.
+            let cuts: Vec<usize> = std::iter::once(0)
+                .chain(text.match_indices(',').map(|(i, _)| i + 1))
+                .chain(std::iter::once(text.len()))
+                .collect();
+            let (a, b) = text.as_bytes().split_at(cuts[split % cuts.len()]);
+            let joined = [a, b].concat();
+            let cells: Vec<&[u8]> = joined.split(|&c| c == b',').collect();
+            proptest::prop_assume!(plain_cells(&joined));
+            let mut fast = Vec::new();
+            encode_valid_line(&mut fast, 3, b"89883070000007537119", [a, b]);
+            let mut general = Vec::new();
+            encode_valid_row(&mut general, 3, "89883070000007537119", cells.iter().copied());
+            proptest::prop_assert_eq!(fast, general);
+        }
     }
 
     #[test]

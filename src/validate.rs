@@ -138,6 +138,8 @@ pub struct Validator {
     seen: Seen,
     /// The size of the file `validate` reads, in bytes (0: unknown).
     file_size: u64,
+    /// Pieces to reuse, emptied.
+    scratch: Vec<Piece>,
 }
 
 impl Validator {
@@ -146,6 +148,7 @@ impl Validator {
             policy,
             seen: Seen::new(),
             file_size: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -175,7 +178,7 @@ impl Validator {
 }
 
 /// One piece of a block, checked and encoded in one pass.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Piece {
     bytes: Vec<u8>,
     /// Each row: where its record is in the block, its line, and where its
@@ -198,7 +201,7 @@ struct Encoded {
 }
 
 /// Rows per outcome and reason.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Counts {
     valid: u64,
     reasons: Vec<(&'static str, u64)>,
@@ -245,21 +248,27 @@ impl Validator {
         // A comma-delimited line already holds its other cells as CSV.
         let commas = block.delimiter() == b',';
         let width = extra_columns.len() + 1;
-        let buffers: Vec<Vec<u8>> = (0..block.pieces())
-            .map(|_| spare.pop().unwrap_or_default())
+        // Pieces are reused from block to block, and the buffers their rows
+        // are encoded into come back from the writer: growing vectors anew
+        // for every piece would copy each of them several times over.
+        let blank: Vec<Piece> = (0..block.pieces())
+            .map(|_| {
+                let mut piece = self.scratch.pop().unwrap_or_else(|| Piece {
+                    keys: self.seen.batch(),
+                    ..Piece::default()
+                });
+                piece.bytes = spare.pop().unwrap_or_default();
+                piece
+            })
             .collect();
-        let no_keys = self.seen.batch();
         let check_pieces = || -> Vec<Piece> {
-            buffers
+            blank
                 .into_par_iter()
                 .enumerate()
-                .map(|(p, mut bytes)| {
-                    bytes.clear();
-                    let mut piece = Piece {
-                        bytes,
-                        keys: no_keys.clone(),
-                        ..Piece::default()
-                    };
+                .map(|(p, mut piece)| {
+                    piece.clear();
+                    let text = block.piece_len(p);
+                    piece.bytes.reserve(text + text / 2 + 256);
                     block.each_record(p, |at, decoded| {
                         let row = match decoded {
                             Decoded::Row(row) => row,
@@ -274,18 +283,19 @@ impl Validator {
                             piece.keys.push(piece.rows.len(), iccid.key(), checked.line);
                         }
                         piece.rows.push((at, checked.line, piece.bytes.len()));
-                        let fast = commas
-                            && checked.plain_valid().is_some_and(|iccid| {
-                                row.others_in_line(iccid_column, width)
-                                    .is_some_and(|others| {
-                                        results::encode_valid_line(
-                                            &mut piece.bytes,
-                                            checked.line,
-                                            iccid,
-                                            others,
-                                        )
-                                    })
-                            });
+                        let plain = commas
+                            .then(|| checked.plain_valid())
+                            .flatten()
+                            .zip(row.plain_others(iccid_column, width));
+                        let fast = plain.is_some();
+                        if let Some((iccid, others)) = plain {
+                            results::encode_valid_line(
+                                &mut piece.bytes,
+                                checked.line,
+                                iccid,
+                                others,
+                            );
+                        }
                         if !fast {
                             encode_checked(&mut piece.bytes, &row, &checked, extra_columns);
                         }
@@ -360,8 +370,13 @@ impl Validator {
             pieces[p].reencode(r, |buf| encode_checked(buf, row, &checked, extra_columns));
         }
         let not_utf8 = not_utf8.and_then(|p| pieces[p].not_utf8);
+        let encoded = pieces
+            .iter_mut()
+            .map(|piece| std::mem::take(&mut piece.bytes))
+            .collect();
+        self.scratch.append(&mut pieces);
         Encoded {
-            pieces: pieces.into_iter().map(|piece| piece.bytes).collect(),
+            pieces: encoded,
             rows: rows as u64,
             not_utf8,
         }
@@ -369,6 +384,14 @@ impl Validator {
 }
 
 impl Piece {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.rows.clear();
+        self.not_utf8 = None;
+        self.keys.clear();
+        self.counts = Counts::default();
+    }
+
     /// Replaces the encoding of row `row` with what `encode` writes.
     fn reencode(&mut self, row: usize, encode: impl FnOnce(&mut Vec<u8>)) {
         let start = self.rows[row].2;
