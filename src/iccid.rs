@@ -29,7 +29,12 @@ impl Iccid {
     fn from_verified(digits: &[u8]) -> Iccid {
         debug_assert!(matches!(digits.len(), 19 | 20) && digits.iter().all(u8::is_ascii_digit));
         let mut buf = [0u8; 20];
-        buf[..digits.len()].copy_from_slice(digits);
+        // Copies of a fixed length, which compile to a few moves.
+        if let Ok(twenty) = <&[u8; 20]>::try_from(digits) {
+            buf.copy_from_slice(twenty);
+        } else if let Ok(nineteen) = <&[u8; 19]>::try_from(digits) {
+            buf[..19].copy_from_slice(nineteen);
+        }
         Iccid {
             digits: buf,
             len: digits.len() as u8,
@@ -48,7 +53,7 @@ impl Iccid {
 
     /// True for Gigs test SIMs, whose check digit is not enforced.
     pub fn is_test_sim(&self) -> bool {
-        self.digits.starts_with(TEST_SIM_PREFIX.as_bytes())
+        self.digits[..10] == TEST_SIM_PREFIX.as_bytes()[..10]
     }
 
     /// A compact key that identifies this ICCID: used by the duplicate finder so
@@ -299,33 +304,56 @@ pub fn luhn_check_digit(payload: &[u8]) -> u8 {
     ((10 - sum % 10) % 10) as u8
 }
 
-/// The check digit an ICCID of 19 or 20 ASCII digits should end with: the
-/// same as [`luhn_check_digit`] of all but its last digit, eight digits at a
-/// time.
-fn luhn_expected(digits: &[u8]) -> u8 {
-    const ZEROS: u64 = 0x3030_3030_3030_3030;
-    const ONES: u64 = 0x0101_0101_0101_0101;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// A cell of 19 or 20 bytes, right-aligned in three little-endian words
+/// behind `'0'`s: the shape the checks below work on, eight bytes at a time.
+fn words(cell: &[u8]) -> [u64; 3] {
+    let mut padded = [b'0'; 24];
+    // Copies of a fixed length, which compile to a few moves.
+    if let Ok(twenty) = <&[u8; 20]>::try_from(cell) {
+        padded[4..].copy_from_slice(twenty);
+    } else if let Ok(nineteen) = <&[u8; 19]>::try_from(cell) {
+        padded[5..].copy_from_slice(nineteen);
+    } else {
+        let n = cell.len().min(24);
+        padded[24 - n..].copy_from_slice(&cell[..n]);
+    }
+    let word = |i: usize| {
+        let mut eight = [0; 8];
+        eight.copy_from_slice(&padded[8 * i..8 * i + 8]);
+        u64::from_le_bytes(eight)
+    };
+    [word(0), word(1), word(2)]
+}
+
+/// True when every byte of the words is an ASCII digit.
+fn all_digits(words: [u64; 3]) -> bool {
+    words.iter().all(|&w| {
+        // A high bit set where a byte is 0x3A or more (or not ASCII) ...
+        let above = (((w & !HIGHS) + 0x46 * ONES) | w) & HIGHS;
+        // ... and a high bit clear where its low seven bits are below 0x30.
+        let below = (((w | HIGHS) - 0x30 * ONES) & HIGHS) ^ HIGHS;
+        above | below == 0
+    })
+}
+
+/// The check digit an ICCID's digits, as [`words`], should end with: the same
+/// as [`luhn_check_digit`] of all but the last digit.
+fn luhn_expected(words: [u64; 3]) -> u8 {
     // The bytes at even places of a word; with the digits right-aligned in
     // 24 bytes, those are the ones Luhn doubles.
     const EVEN: u64 = 0x00FF_00FF_00FF_00FF;
     let sum_bytes = |x: u64| x.wrapping_mul(ONES) >> 56;
-    debug_assert!(digits.len() <= 24 && digits.iter().all(u8::is_ascii_digit));
-    // Leading zeros change no Luhn sum; the check digit itself is not summed.
-    let mut padded = [b'0'; 24];
-    // Copies of a fixed length, which compile to a few moves.
-    if let Ok(twenty) = <&[u8; 20]>::try_from(digits) {
-        padded[4..].copy_from_slice(twenty);
-    } else if let Ok(nineteen) = <&[u8; 19]>::try_from(digits) {
-        padded[5..].copy_from_slice(nineteen);
-    } else {
-        padded[24 - digits.len()..].copy_from_slice(digits);
-    }
-    padded[23] = b'0';
+    debug_assert!(all_digits(words));
     let mut sum = 0;
-    for word in padded.chunks_exact(8) {
-        let mut eight = [0; 8];
-        eight.copy_from_slice(word);
-        let d = u64::from_le_bytes(eight) - ZEROS;
+    for (i, word) in words.into_iter().enumerate() {
+        let mut d = word - 0x30 * ONES;
+        if i == 2 {
+            // The check digit itself is not summed.
+            d &= !(0xFF << 56);
+        }
         let doubled = d & EVEN;
         // A doubled digit of 5 or more has its two digits added: 2d - 9.
         // d + 3 reaches 8 exactly when d is 5 or more.
@@ -345,7 +373,7 @@ pub fn check(raw: &str, policy: CheckDigit) -> Result<Checked, Rejected> {
 /// checks on the digits, without being handled as text at all. Bytes that
 /// are not UTF-8 are checked as their lossy decoding.
 pub fn check_bytes(raw: &[u8], policy: CheckDigit) -> Result<Checked, Rejected> {
-    if matches!(raw.len(), 19 | 20) && raw.iter().all(u8::is_ascii_digit) {
+    if matches!(raw.len(), 19 | 20) && all_digits(words(raw)) {
         return check_digits(raw, policy);
     }
     let text = String::from_utf8_lossy(raw);
@@ -387,7 +415,7 @@ fn check_digits(digits: &[u8], policy: CheckDigit) -> Result<Checked, Rejected> 
     if !digits.starts_with(b"89") {
         return Err(reject(Invalid::Prefix));
     }
-    let expected = luhn_expected(digits);
+    let expected = luhn_expected(words(digits));
     let found = digits[digits.len() - 1] - b'0';
     let iccid = Iccid::from_verified(digits);
     if iccid.is_test_sim() {
@@ -591,16 +619,30 @@ mod tests {
     fn luhn_agrees_with_the_textbook_example() {
         // 79927398713 is the example every description of Luhn uses.
         assert_eq!(luhn_check_digit(b"7992739871"), 3);
-        assert_eq!(luhn_expected(b"79927398713"), 3);
+        assert_eq!(luhn_expected(words(b"79927398713")), 3);
     }
 
     proptest! {
+        /// The word-at-a-time digit test is the plain one.
+        #[test]
+        fn the_fast_digit_test_is_the_plain_one(cell in proptest::collection::vec(any::<u8>(), 19..=20)) {
+            prop_assert_eq!(all_digits(words(&cell)), cell.iter().all(u8::is_ascii_digit));
+        }
+
+        #[test]
+        fn the_fast_digit_test_sees_one_bad_byte(digits in "[0-9]{19,20}", at in 0usize..20, b in any::<u8>()) {
+            let mut cell = digits.into_bytes();
+            let at = at % cell.len();
+            cell[at] = b;
+            prop_assert_eq!(all_digits(words(&cell)), b.is_ascii_digit());
+        }
+
         /// The word-at-a-time check digit is the plain Luhn one.
         #[test]
         fn the_fast_check_digit_is_luhns(digits in "[0-9]{19,20}") {
             let digits = digits.as_bytes();
             prop_assert_eq!(
-                luhn_expected(digits),
+                luhn_expected(words(digits)),
                 luhn_check_digit(&digits[..digits.len() - 1])
             );
         }
