@@ -98,7 +98,10 @@ fn main() {
     println!("{}", line("simboard validate", simboard));
     println!(
         "{}",
-        line("simboard validate, overwriting its last results", overwriting)
+        line(
+            "simboard validate, overwriting its last results",
+            overwriting
+        )
     );
     println!("{}", line("Python baseline", python));
     println!();

@@ -79,14 +79,14 @@ impl Seen {
             .par_iter_mut()
             .enumerate()
             .flat_map_iter(|(s, table)| {
-                let mine: Vec<(usize, u64, u64, u64)> = batches
-                    .iter()
-                    .flat_map(|&(batch, offset)| {
-                        batch.shards[s]
-                            .iter()
-                            .map(move |&(index, key, hash, line)| (index + offset, key, hash, line))
-                    })
-                    .collect();
+                let mut mine =
+                    Vec::with_capacity(batches.iter().map(|b| b.0.shards[s].len()).sum());
+                for &(batch, offset) in batches {
+                    let keys = batch.shards[s].iter();
+                    mine.extend(
+                        keys.map(|&(index, key, hash, line)| (index + offset, key, hash, line)),
+                    );
+                }
                 table.reserve(mine.len());
                 let mut repeats = Vec::new();
                 for (i, &(index, key, hash, line)) in mine.iter().enumerate() {
