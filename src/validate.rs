@@ -78,6 +78,26 @@ enum Shown {
 }
 
 impl Checked {
+    /// The verdict on the cell `raw` of the row on `line`, from its check.
+    fn new(line: u64, raw: &[u8], result: Result<iccid::Checked, iccid::Rejected>) -> Checked {
+        match result {
+            Ok(ok) => Checked {
+                line,
+                verdict: Ok(ok.note),
+                shown: Shown::Iccid(ok.iccid),
+            },
+            Err(rejected) => Checked {
+                line,
+                verdict: Err(Problem::Iccid(rejected.reason)),
+                shown: Shown::Text(
+                    rejected
+                        .normalised
+                        .unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned()),
+                ),
+            },
+        }
+    }
+
     /// The normalised ICCID where there is one, else the raw cell.
     pub fn iccid(&self) -> &str {
         match &self.shown {
@@ -111,15 +131,6 @@ impl Checked {
     /// The ICCID when the row is valid.
     pub fn valid_iccid(&self) -> Option<&str> {
         self.verdict.is_ok().then(|| self.iccid())
-    }
-
-    /// The ICCID's digits when the row is valid and has no note, which is
-    /// the commonest row of all.
-    fn plain_valid(&self) -> Option<&[u8]> {
-        match &self.shown {
-            Shown::Iccid(iccid) if self.verdict == Ok(None) => Some(iccid.as_bytes()),
-            _ => None,
-        }
     }
 
     fn parsed(&self) -> Option<&Iccid> {
@@ -278,27 +289,37 @@ impl Validator {
                                 return ControlFlow::Break(());
                             }
                         };
-                        let checked = check_row(&row, iccid_column, policy);
+                        let raw = row.get_bytes(iccid_column);
+                        let line = row.line();
+                        let rows = piece.rows.len();
+                        piece.rows.push((at, line, piece.bytes.len()));
+                        let result = iccid::check_bytes(raw, policy);
+                        // The commonest row by far, written without a detour
+                        // through `Checked`: a valid ICCID with no note.
+                        if let Ok(iccid::Checked { iccid, note: None }) = &result {
+                            piece.keys.push(rows, iccid.key(), line);
+                            piece.counts.valid += 1;
+                            let others = row.plain_others(iccid_column, width);
+                            match others.filter(|_| commas) {
+                                Some(others) => results::encode_valid_line(
+                                    &mut piece.bytes,
+                                    line,
+                                    iccid.as_bytes(),
+                                    others,
+                                ),
+                                None => {
+                                    let extra = extra_columns.iter().map(|&i| row.get_bytes(i));
+                                    let bytes = &mut piece.bytes;
+                                    results::encode_valid_row(bytes, line, iccid.as_str(), extra);
+                                }
+                            }
+                            return ControlFlow::Continue(());
+                        }
+                        let checked = Checked::new(line, raw, result);
                         if let Some(iccid) = checked.parsed() {
-                            piece.keys.push(piece.rows.len(), iccid.key(), checked.line);
+                            piece.keys.push(rows, iccid.key(), line);
                         }
-                        piece.rows.push((at, checked.line, piece.bytes.len()));
-                        let plain = commas
-                            .then(|| checked.plain_valid())
-                            .flatten()
-                            .zip(row.plain_others(iccid_column, width));
-                        let fast = plain.is_some();
-                        if let Some((iccid, others)) = plain {
-                            results::encode_valid_line(
-                                &mut piece.bytes,
-                                checked.line,
-                                iccid,
-                                others,
-                            );
-                        }
-                        if !fast {
-                            encode_checked(&mut piece.bytes, &row, &checked, extra_columns);
-                        }
+                        encode_checked(&mut piece.bytes, &row, &checked, extra_columns);
                         piece.counts.add(&checked);
                         ControlFlow::Continue(())
                     });
@@ -429,22 +450,7 @@ fn encode_checked(buf: &mut Vec<u8>, row: &impl Cells, checked: &Checked, extra_
 
 fn check_row(row: &impl Cells, iccid_column: usize, policy: CheckDigit) -> Checked {
     let raw = row.get_bytes(iccid_column);
-    match iccid::check_bytes(raw, policy) {
-        Ok(ok) => Checked {
-            line: row.line(),
-            verdict: Ok(ok.note),
-            shown: Shown::Iccid(ok.iccid),
-        },
-        Err(rejected) => Checked {
-            line: row.line(),
-            verdict: Err(Problem::Iccid(rejected.reason)),
-            shown: Shown::Text(
-                rejected
-                    .normalised
-                    .unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned()),
-            ),
-        },
-    }
+    Checked::new(row.line(), raw, iccid::check_bytes(raw, policy))
 }
 
 /// Every valid, distinct ICCID of a manifest, in file order, and how many rows
