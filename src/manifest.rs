@@ -760,18 +760,18 @@ fn each_line(
     let mut start = 0;
     let starts_plain = |at: usize| !text.get(at).is_some_and(|&b| results::is_formula_start(b));
     let mut plain = starts_plain(0);
-    let _ = records::each_of_three(text, [delimiter, b'\n', b'\r'], |end| {
+    for end in records::ThreeBytes::new(text, [delimiter, b'\n', b'\r']) {
         match text[end] {
             b'\n' => {}
             b if b == delimiter => {
                 ends.push(end - start);
                 plain &= starts_plain(end + 1);
-                return ControlFlow::Continue(());
+                continue;
             }
             _ => {
                 // A '\r' that does not end the line sits inside a cell.
                 plain &= text.get(end + 1) == Some(&b'\n');
-                return ControlFlow::Continue(());
+                continue;
             }
         }
         let (at, record, this_line, this_plain) = (start, &text[start..end], line, plain);
@@ -779,11 +779,11 @@ fn each_line(
         line += 1;
         plain = starts_plain(start);
         if record.is_empty() {
-            return ControlFlow::Continue(()); // the parser skips empty lines too
+            continue; // the parser skips empty lines too
         }
         if valid_to < end {
             let _ = each(base + at, Decoded::NotUtf8 { line: this_line });
-            return ControlFlow::Break(());
+            return;
         }
         ends.push(record.len());
         let row = RowRef {
@@ -798,10 +798,11 @@ fn each_line(
         } else {
             Decoded::Row(row)
         };
-        let flow = each(base + at, decoded);
+        if each(base + at, decoded).is_break() {
+            return;
+        }
         ends.clear();
-        flow
-    });
+    }
 }
 
 /// [`Block::each_record`] for a piece with quotes, through the csv parser.

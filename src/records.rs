@@ -9,7 +9,6 @@
 //! exact (see `manifest::start_line`).
 
 use std::io::{self, Read};
-use std::ops::ControlFlow;
 
 /// A CSV record reader over a byte stream.
 pub struct Records<R> {
@@ -213,49 +212,85 @@ fn record_ends(bytes: &[u8], delimiter: u8, piece: usize, starts: &mut Vec<(usiz
     last
 }
 
-/// Calls `hit` with the place of every byte of `text` equal to one of
-/// `bytes`, in order, until it breaks. Like `memchr::memchr3_iter`, but
-/// without starting a new search for every hit, which is what a CSV line is
-/// made of: a hit every few bytes.
-pub fn each_of_three(
-    text: &[u8],
+/// The places of every byte of a text equal to one of three, in order.
+/// Like `memchr::memchr3_iter`, but without starting a new search for each
+/// one, which is what a CSV line is made of: a hit every few bytes.
+pub struct ThreeBytes<'a> {
+    text: &'a [u8],
     bytes: [u8; 3],
-    mut hit: impl FnMut(usize) -> ControlFlow<()>,
-) -> ControlFlow<()> {
-    let mut at = 0;
+    /// Where the next 16 bytes to look at start.
+    at: usize,
+    /// Where the 16 bytes looked at last start, and which of them matched.
+    chunk: usize,
+    found: u32,
+}
+
+impl<'a> ThreeBytes<'a> {
+    pub fn new(text: &'a [u8], bytes: [u8; 3]) -> Self {
+        ThreeBytes {
+            text,
+            bytes,
+            at: 0,
+            chunk: 0,
+            found: 0,
+        }
+    }
+
+    /// Which of the 16 bytes at `at` match, one bit each.
     #[cfg(target_arch = "x86_64")]
-    {
+    fn matches(&self, at: usize) -> u32 {
         use std::arch::x86_64::{
             __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
             _mm_set1_epi8,
         };
-        // SAFETY: SSE2 is part of every x86_64 processor, and each unaligned
-        // 16-byte load lies inside `text` (`at + 16 <= text.len()`).
+        assert!(at + 16 <= self.text.len());
+        // SAFETY: SSE2 is part of every x86_64 processor, and the unaligned
+        // 16-byte load lies inside `text`, as just asserted.
         unsafe {
-            let [a, b, c] = bytes.map(|byte| _mm_set1_epi8(byte as i8));
-            while at + 16 <= text.len() {
-                let v = _mm_loadu_si128(text.as_ptr().add(at).cast::<__m128i>());
-                let equal = _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)),
-                    _mm_cmpeq_epi8(v, c),
-                );
-                let mut found = _mm_movemask_epi8(equal) as u32;
-                while found != 0 {
-                    if hit(at + found.trailing_zeros() as usize).is_break() {
-                        return ControlFlow::Break(());
-                    }
-                    found &= found - 1;
-                }
-                at += 16;
+            let [a, b, c] = self.bytes.map(|byte| _mm_set1_epi8(byte as i8));
+            let v = _mm_loadu_si128(self.text.as_ptr().add(at).cast::<__m128i>());
+            let equal = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)),
+                _mm_cmpeq_epi8(v, c),
+            );
+            _mm_movemask_epi8(equal) as u32
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn matches(&self, at: usize) -> u32 {
+        (0..16).fold(0, |found, i| {
+            found | u32::from(self.bytes.contains(&self.text[at + i])) << i
+        })
+    }
+}
+
+impl Iterator for ThreeBytes<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        loop {
+            if self.found != 0 {
+                let hit = self.chunk + self.found.trailing_zeros() as usize;
+                self.found &= self.found - 1;
+                return Some(hit);
             }
+            if self.at + 16 <= self.text.len() {
+                self.chunk = self.at;
+                self.found = self.matches(self.at);
+                self.at += 16;
+                continue;
+            }
+            // The last few bytes, one at a time.
+            while self.at < self.text.len() {
+                self.at += 1;
+                if self.bytes.contains(&self.text[self.at - 1]) {
+                    return Some(self.at - 1);
+                }
+            }
+            return None;
         }
     }
-    for (i, byte) in text[at..].iter().enumerate() {
-        if bytes.contains(byte) && hit(at + i).is_break() {
-            return ControlFlow::Break(());
-        }
-    }
-    ControlFlow::Continue(())
 }
 
 /// How many line ends `bytes` holds.
@@ -429,19 +464,11 @@ mod tests {
     proptest::proptest! {
         /// The three-byte scan finds what a plain filter finds, in order.
         #[test]
-        fn each_of_three_finds_every_match(
-            text in proptest::collection::vec(0u8..8, 0..100),
-            stop in 0usize..40,
-        ) {
+        fn three_bytes_finds_every_match(text in proptest::collection::vec(0u8..8, 0..100)) {
             let bytes = [1, 3, 7];
             let want: Vec<usize> = (0..text.len()).filter(|&i| bytes.contains(&text[i])).collect();
-            let mut got = Vec::new();
-            let _ = each_of_three(&text, bytes, |i| {
-                got.push(i);
-                if got.len() == stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-            });
-            let expected = if stop > 0 && stop <= want.len() { &want[..stop] } else { &want[..] };
-            proptest::prop_assert_eq!(&got[..], expected);
+            let got: Vec<usize> = ThreeBytes::new(&text, bytes).collect();
+            proptest::prop_assert_eq!(got, want);
         }
     }
 
