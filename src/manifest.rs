@@ -663,12 +663,12 @@ impl Block {
 
     /// How many bytes of the file the block holds.
     pub fn len(&self) -> usize {
-        self.raw.bytes.len()
+        self.raw.bytes().len()
     }
 
     /// True when the file has ended.
     pub fn is_empty(&self) -> bool {
-        self.raw.bytes.is_empty() && self.first.is_none()
+        self.raw.bytes().is_empty() && self.first.is_none()
     }
 
     /// How far into the file the reader was after this block, in bytes.
@@ -733,7 +733,7 @@ impl Block {
                 end_line: line + 1,
                 ..Row::default()
             };
-            records.restart(self.raw.bytes.get(at..)?);
+            records.restart(self.raw.bytes().get(at..)?);
             records.next(&mut row.bytes, &mut row.ends)?;
             Some(row)
         };

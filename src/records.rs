@@ -168,7 +168,10 @@ impl<'a> SliceRecords<'a> {
 /// see [`Records::read_block`]. Empty when the stream has ended.
 #[derive(Debug, Default)]
 pub struct Block {
-    pub bytes: Vec<u8>,
+    /// The block's bytes, then room: it is never shrunk, so the room never
+    /// needs filling again before the next read writes over it.
+    buf: Vec<u8>,
+    len: usize,
     /// Where each piece starts in `bytes`, and the line it starts on.
     pub pieces: Vec<(usize, u64)>,
     /// How many line ends the block holds.
@@ -180,11 +183,26 @@ pub struct Block {
 }
 
 impl Block {
+    /// The block's bytes: whole records.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
     /// The bytes of piece `index` and the line it starts on.
     pub fn piece(&self, index: usize) -> (&[u8], u64) {
         let (start, line) = self.pieces[index];
-        let end = self.pieces.get(index + 1).map_or(self.bytes.len(), |p| p.0);
-        (&self.bytes[start..end], line)
+        let end = self.pieces.get(index + 1).map_or(self.len, |p| p.0);
+        (&self.buf[start..end], line)
+    }
+
+    /// Puts `bytes` at `at`, making room for them, and returns where they end.
+    fn put(&mut self, at: usize, bytes: &[u8]) -> usize {
+        let end = at + bytes.len();
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        self.buf[at..end].copy_from_slice(bytes);
+        end
     }
 }
 
@@ -348,32 +366,37 @@ impl<R: Read> Records<R> {
     /// blocks are read, records cannot be read one at a time.
     pub fn read_block(&mut self, block: &mut Block, target: usize, piece: usize) -> io::Result<()> {
         let line = *self.block_line.get_or_insert(self.core.line());
-        block.bytes.clear();
         block.pieces.clear();
         block.quoted = false;
-        let bytes = &mut block.bytes;
-        bytes.append(&mut self.carry);
-        bytes.extend_from_slice(&self.buf[self.pos..self.len]);
+        // What the last block left over, then what the header's reader had
+        // buffered, then fresh reads.
+        let mut len = block.put(0, &self.carry);
+        len = block.put(len, &self.buf[self.pos..self.len]);
+        self.carry.clear();
         self.pos = self.len;
 
         let mut target = target.max(1);
         let mut scanned = 0;
         let cut = loop {
-            while bytes.len() < target && !self.eof {
-                let old = bytes.len();
-                bytes.resize(target.max(old + 64 * 1024), 0);
-                let read = self.input.read(&mut bytes[old..]);
-                bytes.truncate(old + read.as_ref().map_or(0, |&n| n));
-                match read {
-                    Ok(n) => self.eof = n == 0,
+            while len < target && !self.eof {
+                let room = target.max(len + 64 * 1024);
+                if block.buf.len() < room {
+                    block.buf.resize(room, 0);
+                }
+                match self.input.read(&mut block.buf[len..room]) {
+                    Ok(n) => {
+                        len += n;
+                        self.eof = n == 0;
+                    }
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                     Err(err) => return Err(err),
                 }
             }
+            let bytes = &block.buf[..len];
             block.quoted |= memchr::memchr(b'"', &bytes[scanned..]).is_some();
-            scanned = bytes.len();
+            scanned = len;
             if self.eof {
-                break bytes.len();
+                break len;
             }
             let last_end = if block.quoted {
                 record_ends(bytes, self.delimiter, piece, &mut block.pieces)
@@ -384,11 +407,12 @@ impl<R: Read> Records<R> {
                 break last_end;
             }
             // One record longer than the block: read on.
-            target = bytes.len() * 2;
+            target = len * 2;
         };
-        self.carry.extend_from_slice(&bytes[cut..]);
-        bytes.truncate(cut);
+        self.carry.extend_from_slice(&block.buf[cut..len]);
+        block.len = cut;
         self.consumed += cut as u64;
+        let bytes = &block.buf[..cut];
 
         if !block.quoted {
             block.pieces.clear();
