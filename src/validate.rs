@@ -25,8 +25,9 @@ use crate::progress;
 use crate::results::{self, Outcome, Output, ResultWriter};
 use crate::summary::Summary;
 
-/// Rows read, checked and written per step. Large enough to keep both cores
-/// busy, small enough that memory does not grow with the file.
+/// Rows read and checked per step by `run` (and [`valid_iccids`]). Large
+/// enough to keep both cores busy, small enough that memory does not grow
+/// with the file.
 pub const CHUNK_ROWS: usize = 8 * 1024;
 
 /// Why a row's ICCID cannot be used: a problem with the cell itself, or a
@@ -495,8 +496,11 @@ const PROGRESS_MIN_BYTES: u64 = 4 * 1024 * 1024;
 /// Validates a manifest and writes the result CSV. Returns the summary; the
 /// caller prints it and turns it into an exit code.
 ///
-/// One thread reads the file while the rest check and encode the previous
-/// chunk, so the two cores of a small machine are both busy.
+/// One thread reads blocks of whole records, rayon splits, checks and
+/// encodes the pieces of the block before, and one more thread writes the
+/// block before that. The only work left to one thread alone is reading the
+/// file and finding where its records end, so both cores of a small machine
+/// stay busy.
 pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
     let started = Instant::now();
     let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
