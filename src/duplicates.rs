@@ -140,6 +140,11 @@ impl Batch {
         self.shards.iter().all(Vec::is_empty)
     }
 
+    /// How many keys the batch holds.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(Vec::len).sum()
+    }
+
     /// Empties the batch, keeping its room.
     pub fn clear(&mut self) {
         self.shards.iter_mut().for_each(Vec::clear);

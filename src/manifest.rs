@@ -134,6 +134,20 @@ fn all_blank(first_cell: &[u8], cells: impl Iterator<Item = bool>) -> bool {
     }
 }
 
+/// True when every cell (back to back in `bytes`, ending at `ends`) is UTF-8
+/// text on its own: cells joined can be UTF-8 when one alone is not.
+fn cells_are_utf8(bytes: &[u8], ends: &[usize]) -> bool {
+    bytes.is_ascii()
+        || ends
+            .iter()
+            .scan(0, |start, &end| {
+                let cell = bytes.get(*start..end).unwrap_or_default();
+                *start = end;
+                Some(cell)
+            })
+            .all(|cell| std::str::from_utf8(cell).is_ok())
+}
+
 /// The line a record starts on, from the reader's line just after it.
 fn start_line(bytes: &[u8], end_line: u64) -> u64 {
     // Every record ends with '\n' (see `FinalNewline`), so it started on the
@@ -210,7 +224,7 @@ impl Row {
     /// when it is not.
     fn decode(&mut self) -> bool {
         self.line = start_line(self.bytes.as_slice(), self.end_line);
-        std::str::from_utf8(self.bytes.as_slice()).is_ok()
+        cells_are_utf8(self.bytes.as_slice(), self.ends.as_slice())
     }
 }
 
@@ -706,16 +720,17 @@ impl Block {
         }
         let (text, line) = self.raw.piece(index);
         let base = self.raw.pieces[index].0;
-        // Cells split at ASCII bytes, so a record is UTF-8 exactly when its
-        // stretch of the piece is; one check covers the whole piece.
-        let valid_to = if text.is_ascii() {
-            text.len()
-        } else {
-            std::str::from_utf8(text).map_or_else(|e| e.valid_up_to(), str::len)
-        };
         if self.raw.quoted || self.delimiter == b'\n' {
-            each_parsed(text, base, line, self.delimiter, valid_to, each);
+            each_parsed(text, base, line, self.delimiter, each);
         } else {
+            // Without quotes a cell is exactly its stretch of the line, and
+            // cells are split at ASCII bytes: every cell of a record is UTF-8
+            // exactly when its line is, so one check covers the whole piece.
+            let valid_to = if text.is_ascii() {
+                text.len()
+            } else {
+                std::str::from_utf8(text).map_or_else(|e| e.valid_up_to(), str::len)
+            };
             each_line(text, base, line, self.delimiter, valid_to, each);
         }
     }
@@ -811,7 +826,6 @@ fn each_parsed(
     base: usize,
     first_line: u64,
     delimiter: u8,
-    valid_to: usize,
     mut each: impl FnMut(usize, Decoded<'_>) -> ControlFlow<()>,
 ) {
     let mut records = SliceRecords::new(text, delimiter);
@@ -825,7 +839,7 @@ fn each_parsed(
         };
         // The parser counts lines from 1 at the start of the piece.
         let line = start_line(bytes.as_slice(), first_line - 1 + parsed.end_line);
-        if valid_to < records.pos() {
+        if !cells_are_utf8(bytes.as_slice(), ends.as_slice()) {
             let _ = each(base + at, Decoded::NotUtf8 { line });
             return;
         }

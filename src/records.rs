@@ -12,7 +12,7 @@ use std::io::{self, Read};
 
 /// A CSV record reader over a byte stream.
 pub struct Records<R> {
-    core: csv_core::Reader,
+    core: Parser,
     delimiter: u8,
     input: R,
     buf: Box<[u8]>,
@@ -84,44 +84,69 @@ enum Fed {
     End,
 }
 
-fn parser(delimiter: u8) -> csv_core::Reader {
-    csv_core::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .terminator(csv_core::Terminator::Any(b'\n'))
-        .build()
+/// The csv parser, as every reader here uses it.
+struct Parser {
+    core: csv_core::Reader,
+    /// Whether it has been given any input yet.
+    fed: bool,
 }
 
-/// Feeds `input` to the parser, which appends what it parses to `bytes` and
-/// `ends`; an empty `input` tells it the stream has ended. Returns how many
-/// bytes of `input` it used.
-fn feed(
-    core: &mut csv_core::Reader,
-    input: &[u8],
-    bytes: &mut Grow<u8>,
-    ends: &mut Grow<usize>,
-) -> (usize, Fed) {
-    let (result, read, wrote, ended) = core.read_record(input, bytes.room(256), ends.room(16));
-    bytes.used += wrote;
-    ends.used += ended;
-    let fed = match result {
-        csv_core::ReadRecordResult::InputEmpty
-        | csv_core::ReadRecordResult::OutputFull
-        | csv_core::ReadRecordResult::OutputEndsFull => Fed::More,
-        // A record ended by the end of the input, not by a line end,
-        // swallowed the stream's last '\n' into a quote left open: count the
-        // line end it never had, so that its first line comes out right.
-        csv_core::ReadRecordResult::Record => Fed::Record {
-            end_line: core.line() + u64::from(input.is_empty()),
-        },
-        csv_core::ReadRecordResult::End => Fed::End,
-    };
-    (read, fed)
+impl Parser {
+    fn new(delimiter: u8) -> Self {
+        let core = csv_core::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .terminator(csv_core::Terminator::Any(b'\n'))
+            .build();
+        Parser { core, fed: false }
+    }
+
+    fn reset(&mut self) {
+        self.core.reset();
+        self.fed = false;
+    }
+
+    fn line(&self) -> u64 {
+        self.core.line()
+    }
+
+    /// Feeds `input` to the parser, which appends what it parses to `bytes`
+    /// and `ends`; an empty `input` tells it the stream has ended. Returns
+    /// how many bytes of `input` it used.
+    fn feed(&mut self, input: &[u8], bytes: &mut Grow<u8>, ends: &mut Grow<usize>) -> (usize, Fed) {
+        // csv_core drops a UTF-8 BOM at the start of the first input it is
+        // given. A manifest's own BOM is dealt with before parsing starts, and
+        // a parser that starts mid-file must not drop one that is text: its
+        // first input is one byte, too short for a BOM.
+        let input = if self.fed {
+            input
+        } else {
+            self.fed = true;
+            &input[..input.len().min(1)]
+        };
+        let (result, read, wrote, ended) =
+            self.core.read_record(input, bytes.room(256), ends.room(16));
+        bytes.used += wrote;
+        ends.used += ended;
+        let fed = match result {
+            csv_core::ReadRecordResult::InputEmpty
+            | csv_core::ReadRecordResult::OutputFull
+            | csv_core::ReadRecordResult::OutputEndsFull => Fed::More,
+            // A record ended by the end of the input, not by a line end,
+            // swallowed the stream's last '\n' into a quote left open: count
+            // the line end it never had, so that its first line comes out right.
+            csv_core::ReadRecordResult::Record => Fed::Record {
+                end_line: self.core.line() + u64::from(input.is_empty()),
+            },
+            csv_core::ReadRecordResult::End => Fed::End,
+        };
+        (read, fed)
+    }
 }
 
 /// The records of a slice that holds whole records (a piece of a [`Block`]),
 /// with lines counted from 1 at its start.
 pub struct SliceRecords<'a> {
-    core: csv_core::Reader,
+    core: Parser,
     input: &'a [u8],
     pos: usize,
 }
@@ -129,7 +154,7 @@ pub struct SliceRecords<'a> {
 impl<'a> SliceRecords<'a> {
     pub fn new(input: &'a [u8], delimiter: u8) -> Self {
         SliceRecords {
-            core: parser(delimiter),
+            core: Parser::new(delimiter),
             input,
             pos: 0,
         }
@@ -139,7 +164,7 @@ impl<'a> SliceRecords<'a> {
     /// the slice is used up.
     pub fn next(&mut self, bytes: &mut Grow<u8>, ends: &mut Grow<usize>) -> Option<Parsed> {
         loop {
-            let (read, fed) = feed(&mut self.core, &self.input[self.pos..], bytes, ends);
+            let (read, fed) = self.core.feed(&self.input[self.pos..], bytes, ends);
             self.pos += read;
             match fed {
                 Fed::More => continue,
@@ -211,11 +236,11 @@ impl Block {
 /// Record ends about `piece` bytes apart go into `starts`, as piece starts.
 fn record_ends(bytes: &[u8], delimiter: u8, piece: usize, starts: &mut Vec<(usize, u64)>) -> usize {
     starts.clear();
-    let mut core = parser(delimiter);
+    let mut core = Parser::new(delimiter);
     let (mut cells, mut ends) = (Grow::default(), Grow::default());
     let (mut pos, mut last, mut next_piece) = (0, 0, piece);
     while pos < bytes.len() {
-        let (read, fed) = feed(&mut core, &bytes[pos..], &mut cells, &mut ends);
+        let (read, fed) = core.feed(&bytes[pos..], &mut cells, &mut ends);
         pos += read;
         if let Fed::Record { .. } = fed {
             last = pos;
@@ -319,7 +344,7 @@ fn count_lines(bytes: &[u8]) -> u64 {
 impl<R: Read> Records<R> {
     pub fn new(input: R, delimiter: u8, buffer: usize) -> Self {
         Records {
-            core: parser(delimiter),
+            core: Parser::new(delimiter),
             delimiter,
             input,
             buf: vec![0; buffer.max(1)].into_boxed_slice(),
@@ -349,7 +374,7 @@ impl<R: Read> Records<R> {
                 self.pos = 0;
                 self.eof = self.len == 0;
             }
-            let (read, fed) = feed(&mut self.core, &self.buf[self.pos..self.len], bytes, ends);
+            let (read, fed) = self.core.feed(&self.buf[self.pos..self.len], bytes, ends);
             self.pos += read;
             self.consumed += read as u64;
             match fed {

@@ -13,6 +13,7 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, sync_channel};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -273,73 +274,72 @@ impl Validator {
                 piece
             })
             .collect();
-        let check_pieces = || -> Vec<Piece> {
-            blank
-                .into_par_iter()
-                .enumerate()
-                .map(|(p, mut piece)| {
-                    piece.clear();
-                    let text = block.piece_len(p);
-                    piece.bytes.reserve(text + text / 2 + 256);
-                    block.each_record(p, |at, decoded| {
-                        let row = match decoded {
-                            Decoded::Row(row) => row,
-                            Decoded::Blank => return ControlFlow::Continue(()),
-                            Decoded::NotUtf8 { line } => {
-                                piece.not_utf8 = Some(line);
-                                return ControlFlow::Break(());
-                            }
-                        };
-                        let raw = row.get_bytes(iccid_column);
-                        let line = row.line();
-                        let rows = piece.rows.len();
-                        piece.rows.push((at, line, piece.bytes.len()));
-                        let result = iccid::check_bytes(raw, policy);
-                        // The commonest row by far, written without a detour
-                        // through `Checked`: a valid ICCID with no note.
-                        if let Ok(iccid::Checked { iccid, note: None }) = &result {
-                            piece.keys.push(rows, iccid.key(), line);
-                            piece.counts.valid += 1;
-                            let others = row.plain_others(iccid_column, width);
-                            match others.filter(|_| commas) {
-                                Some(others) => results::encode_valid_line(
-                                    &mut piece.bytes,
-                                    line,
-                                    iccid.as_bytes(),
-                                    others,
-                                ),
-                                None => {
-                                    let extra = extra_columns.iter().map(|&i| row.get_bytes(i));
-                                    let bytes = &mut piece.bytes;
-                                    results::encode_valid_row(bytes, line, iccid.as_str(), extra);
-                                }
-                            }
-                            return ControlFlow::Continue(());
+        // The duplicate set is sized once, for as many valid ICCIDs as the
+        // file seems to hold judged from its first piece, rather than grown
+        // step by step; and made while the rest of the block is checked, as
+        // that takes a while (a file of junk reserves nothing).
+        let file_size = self.file_size as f64;
+        let to_size =
+            Mutex::new((self.seen.is_empty() && file_size > 0.0).then_some(&mut self.seen));
+        let mut pieces: Vec<Piece> = blank
+            .into_par_iter()
+            .enumerate()
+            .map(|(p, mut piece)| {
+                piece.clear();
+                let text = block.piece_len(p);
+                piece.bytes.reserve(text + text / 2 + 256);
+                block.each_record(p, |at, decoded| {
+                    let row = match decoded {
+                        Decoded::Row(row) => row,
+                        Decoded::Blank => return ControlFlow::Continue(()),
+                        Decoded::NotUtf8 { line } => {
+                            piece.not_utf8 = Some(line);
+                            return ControlFlow::Break(());
                         }
-                        let checked = Checked::new(line, raw, result);
-                        if let Some(iccid) = checked.parsed() {
-                            piece.keys.push(rows, iccid.key(), line);
+                    };
+                    let raw = row.get_bytes(iccid_column);
+                    let line = row.line();
+                    let rows = piece.rows.len();
+                    piece.rows.push((at, line, piece.bytes.len()));
+                    let result = iccid::check_bytes(raw, policy);
+                    // The commonest row by far, written without a detour
+                    // through `Checked`: a valid ICCID with no note.
+                    if let Ok(iccid::Checked { iccid, note: None }) = &result {
+                        piece.keys.push(rows, iccid.key(), line);
+                        piece.counts.valid += 1;
+                        let others = row.plain_others(iccid_column, width);
+                        match others.filter(|_| commas) {
+                            Some(others) => results::encode_valid_line(
+                                &mut piece.bytes,
+                                line,
+                                iccid.as_bytes(),
+                                others,
+                            ),
+                            None => {
+                                let extra = extra_columns.iter().map(|&i| row.get_bytes(i));
+                                let bytes = &mut piece.bytes;
+                                results::encode_valid_row(bytes, line, iccid.as_str(), extra);
+                            }
                         }
-                        encode_checked(&mut piece.bytes, &row, &checked, extra_columns);
-                        piece.counts.add(&checked);
-                        ControlFlow::Continue(())
-                    });
-                    piece
-                })
-                .collect()
-        };
-        let mut pieces = if self.seen.is_empty() && self.file_size > 0 {
-            // Size the duplicate set once, for as many rows as the file
-            // seems to hold, judged from this first block, rather than
-            // growing it step by step; and make it while the block is
-            // checked, as it takes a while.
-            let per_byte = block.lines() as f64 / block.len().max(1) as f64;
-            let expected = (self.file_size as f64 * per_byte).min(1e9) as usize;
-            let seen = &mut self.seen;
-            rayon::join(check_pieces, || seen.reserve(expected)).0
-        } else {
-            check_pieces()
-        };
+                        return ControlFlow::Continue(());
+                    }
+                    let checked = Checked::new(line, raw, result);
+                    if let Some(iccid) = checked.parsed() {
+                        piece.keys.push(rows, iccid.key(), line);
+                    }
+                    encode_checked(&mut piece.bytes, &row, &checked, extra_columns);
+                    piece.counts.add(&checked);
+                    ControlFlow::Continue(())
+                });
+                if p == 0 {
+                    if let Some(seen) = to_size.lock().ok().and_then(|mut s| s.take()) {
+                        let per_byte = piece.keys.len() as f64 / text.max(1) as f64;
+                        seen.reserve((file_size * per_byte).min(1e9) as usize);
+                    }
+                }
+                piece
+            })
+            .collect();
         // Nothing after text that is not UTF-8 counts: reading stops there.
         let not_utf8 = pieces.iter().position(|p| p.not_utf8.is_some());
         if let Some(bad) = not_utf8 {
@@ -383,13 +383,23 @@ impl Validator {
             let (at, line, _) = pieces[p].rows[r];
             (at, line)
         }));
+        // Each piece's duplicates are encoded again, then spliced in all at
+        // once: one at a time would move the rest of the piece each time.
+        let mut redone: Vec<Vec<(usize, Vec<u8>)>> = vec![Vec::new(); pieces.len()];
         for ((row, &(p, r)), (_, first_line)) in again.iter().zip(&places).zip(repeats) {
             let Some(row) = row else {
                 continue; // cannot happen: each was read from there before
             };
             let mut checked = check_row(row, iccid_column, policy);
             checked.verdict = Err(Problem::Duplicate { first_line });
-            pieces[p].reencode(r, |buf| encode_checked(buf, row, &checked, extra_columns));
+            let mut encoding = Vec::new();
+            encode_checked(&mut encoding, row, &checked, extra_columns);
+            redone[p].push((r, encoding));
+        }
+        for (piece, redone) in pieces.iter_mut().zip(redone) {
+            if !redone.is_empty() {
+                piece.reencode(redone);
+            }
         }
         let not_utf8 = not_utf8.and_then(|p| pieces[p].not_utf8);
         let encoded = pieces
@@ -414,17 +424,31 @@ impl Piece {
         self.counts = Counts::default();
     }
 
-    /// Replaces the encoding of row `row` with what `encode` writes.
-    fn reencode(&mut self, row: usize, encode: impl FnOnce(&mut Vec<u8>)) {
-        let start = self.rows[row].2;
-        let end = self.rows.get(row + 1).map_or(self.bytes.len(), |r| r.2);
-        let mut again = Vec::new();
-        encode(&mut again);
-        let grown = again.len() as isize - (end - start) as isize;
-        self.bytes.splice(start..end, again);
-        for (_, _, later) in &mut self.rows[row + 1..] {
-            *later = (*later as isize + grown) as usize;
+    /// Replaces the encodings of some rows: `(row, new encoding)` pairs, in
+    /// the order of the rows.
+    fn reencode(&mut self, redone: Vec<(usize, Vec<u8>)>) {
+        let mut bytes = Vec::with_capacity(self.bytes.len() + 128 * redone.len());
+        // How far into the old encoding has been copied, and by how much the
+        // rows after it move.
+        let (mut copied, mut shift) = (0, 0isize);
+        let mut next = 0;
+        for (row, encoding) in redone {
+            let start = self.rows[row].2;
+            let end = self.rows.get(row + 1).map_or(self.bytes.len(), |r| r.2);
+            for (_, _, later) in &mut self.rows[next..=row] {
+                *later = later.saturating_add_signed(shift);
+            }
+            next = row + 1;
+            bytes.extend_from_slice(&self.bytes[copied..start]);
+            bytes.extend_from_slice(&encoding);
+            shift += encoding.len() as isize - (end - start) as isize;
+            copied = end;
         }
+        bytes.extend_from_slice(&self.bytes[copied..]);
+        for (_, _, later) in &mut self.rows[next..] {
+            *later = later.saturating_add_signed(shift);
+        }
+        self.bytes = bytes;
     }
 }
 
@@ -657,19 +681,62 @@ mod tests {
         assert!(checked.iter().all(|c| c.reason() == "invalid_check_digit"));
     }
 
+    /// How a test feeds a manifest in: at most `trickle` bytes per read (as
+    /// a pipe or a slow disk would), and maybe a `--delimiter`.
+    #[derive(Clone, Copy, Debug)]
+    struct Feed {
+        trickle: usize,
+        delimiter: Option<u8>,
+    }
+
+    impl Feed {
+        const WHOLE: Feed = Feed {
+            trickle: usize::MAX,
+            delimiter: None,
+        };
+
+        fn open(self, bytes: &[u8]) -> Option<Manifest> {
+            let input = Box::new(Trickle {
+                bytes: bytes.to_vec(),
+                at: 0,
+                most: self.trickle.max(1),
+            });
+            let options = ManifestOptions {
+                delimiter: self.delimiter,
+            };
+            let path = Path::new("m.csv");
+            Manifest::from_reader(path, input, bytes.len() as u64, &options).ok()
+        }
+    }
+
+    /// A reader that hands out at most `most` bytes at a time.
+    struct Trickle {
+        bytes: Vec<u8>,
+        at: usize,
+        most: usize,
+    }
+
+    impl std::io::Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.most).min(self.bytes.len() - self.at);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
     /// What `validate`'s block path makes of `bytes`: the encoded rows, the
     /// line of text that is not UTF-8, and the counts.
     fn through_blocks(
         bytes: &[u8],
+        feed: Feed,
         target: usize,
         piece: usize,
     ) -> Option<(Vec<u8>, Option<u64>, Summary)> {
-        let input = Box::new(std::io::Cursor::new(bytes.to_vec()));
-        let options = ManifestOptions::default();
-        let path = Path::new("m.csv");
-        let mut m = Manifest::from_reader(path, input, bytes.len() as u64, &options).ok()?;
+        let mut m = feed.open(bytes)?;
         let (column, extra) = (m.iccid_column(), m.other_columns());
         let mut validator = Validator::new(CheckDigit::Enforce);
+        validator.file_size = bytes.len() as u64;
         let (mut out, mut summary) = (Vec::new(), Summary::default());
         loop {
             let mut block = Block::default();
@@ -687,11 +754,8 @@ mod tests {
     }
 
     /// The same, one row at a time, as `run` reads a manifest.
-    fn row_by_row(bytes: &[u8]) -> Option<(Vec<u8>, Option<u64>, Summary)> {
-        let input = Box::new(std::io::Cursor::new(bytes.to_vec()));
-        let options = ManifestOptions::default();
-        let path = Path::new("m.csv");
-        let mut m = Manifest::from_reader(path, input, bytes.len() as u64, &options).ok()?;
+    fn row_by_row(bytes: &[u8], feed: Feed) -> Option<(Vec<u8>, Option<u64>, Summary)> {
+        let mut m = feed.open(bytes)?;
         let (column, extra) = (m.iccid_column(), m.other_columns());
         let mut validator = Validator::new(CheckDigit::Enforce);
         let (mut out, mut summary) = (Vec::new(), Summary::default());
@@ -710,6 +774,62 @@ mod tests {
                 Err(err) => panic!("{err}"),
             }
         }
+    }
+
+    #[test]
+    fn byte_order_marks_inside_and_split_utf8_read_the_same_both_ways() {
+        let cases: [(&[u8], Option<u64>, usize); 5] = [
+            // A BOM on a line of its own is a cell of text, not nothing.
+            (b"iccid\n\xEF\xBB\xBF\n\"89883070000007537119\"\n", None, 2),
+            (
+                b"n,iccid\n\xEF\xBB\xBFa,\"89883070000007537119\"\n",
+                None,
+                1,
+            ),
+            (
+                b"n,iccid\na,89883070000007537119\n\xEF\xBB\xBFb,89883070000007537119\n",
+                None,
+                2,
+            ),
+            // Halves of a character apart are not UTF-8, whatever is between.
+            (
+                b"iccid,n\n89883070000007537119,x\n\xC3,\xA9,y\n",
+                Some(3),
+                1,
+            ),
+            (
+                b"iccid,n\n\"89883070000007537119\",x\n\xC3,\xA9,y\n",
+                Some(3),
+                1,
+            ),
+        ];
+        for (bytes, not_utf8, rows) in cases {
+            let want = row_by_row(bytes, Feed::WHOLE).unwrap();
+            for target in [1, 7, 64, 1 << 20] {
+                let got = through_blocks(bytes, Feed::WHOLE, target, 5).unwrap();
+                assert_eq!(got.0, want.0, "{}", String::from_utf8_lossy(bytes));
+                assert_eq!(got.1, want.1);
+            }
+            assert_eq!((want.1, want.2.rows()), (not_utf8, rows as u64));
+            if bytes.starts_with(b"n,") {
+                assert!(String::from_utf8_lossy(&want.0).contains("\u{FEFF}"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_piece_of_nothing_but_repeats_is_encoded_like_row_by_row() {
+        let mut text = String::from("iccid,n\n");
+        for i in 0..5000 {
+            text += &format!("89883070000007537119,{i}\n");
+        }
+        let want = row_by_row(text.as_bytes(), Feed::WHOLE).unwrap();
+        let got = through_blocks(text.as_bytes(), Feed::WHOLE, 1 << 20, 64 << 10).unwrap();
+        assert_eq!(
+            String::from_utf8(got.0).unwrap(),
+            String::from_utf8(want.0).unwrap()
+        );
+        assert_eq!(got.2.reason_count("duplicate"), 4999);
     }
 
     /// Bits of damaged supplier exports, to be strung together.
@@ -735,6 +855,11 @@ mod tests {
         b"\r",
         "é".as_bytes(),
         b"\xFF",
+        // A byte-order mark inside the file is text, and the halves of "é"
+        // apart are not UTF-8.
+        b"\xEF\xBB\xBF",
+        b"\xC3",
+        b"\xA9",
     ];
 
     /// Cells of supplier exports, valid and not.
@@ -757,6 +882,7 @@ mod tests {
         "\"say \"\"hi\"\"\"",
         "a\rb",
         "é",
+        "\u{FEFF}a",
         "2026-11-28",
     ];
 
@@ -771,10 +897,13 @@ mod tests {
             tokens in proptest::collection::vec(0..TOKENS.len(), 0..80),
             target in 1usize..200,
             piece in 1usize..100,
+            trickle in 1usize..12,
+            delimiter in proptest::sample::select(vec![None, Some(b','), Some(b';'), Some(b' '), Some(b'8')]),
         ) {
             let bytes: Vec<u8> = tokens.iter().flat_map(|&t| TOKENS[t].iter().copied()).collect();
-            let want = row_by_row(&bytes);
-            let got = through_blocks(&bytes, target, piece);
+            let feed = Feed { trickle, delimiter };
+            let want = row_by_row(&bytes, feed);
+            let got = through_blocks(&bytes, feed, target, piece);
             match (want, got) {
                 (None, None) => {}
                 (Some(want), Some(got)) => {
@@ -815,8 +944,8 @@ mod tests {
                 text += &cells.join(delimiter);
                 text += end;
             }
-            let want = row_by_row(text.as_bytes());
-            let got = through_blocks(text.as_bytes(), target, piece);
+            let want = row_by_row(text.as_bytes(), Feed::WHOLE);
+            let got = through_blocks(text.as_bytes(), Feed::WHOLE, target, piece);
             proptest::prop_assert_eq!(want.is_some(), got.is_some());
             if let (Some(want), Some(got)) = (want, got) {
                 proptest::prop_assert_eq!(
@@ -834,7 +963,7 @@ mod tests {
             target in 1usize..64,
             piece in 1usize..32,
         ) {
-            let _ = through_blocks(&bytes, target, piece);
+            let _ = through_blocks(&bytes, Feed::WHOLE, target, piece);
         }
     }
 

@@ -369,37 +369,60 @@ fn refuses_to_overwrite_the_manifest() {
 
 /// A manifest large enough to span many parallel chunks, damaged at random
 /// places: every line comes back exactly once, in order.
-#[test]
-fn every_line_appears_once_in_order_across_chunks() {
+/// How a generated manifest is written.
+#[derive(Clone, Copy)]
+struct Shape {
+    rows: u64,
+    crlf: bool,
+    /// Quote the other cell, and give every 1,000th row a line end inside it.
+    quoted: bool,
+}
+
+/// Generates a manifest of `shape` in which every 97th ICCID has a wrong check
+/// digit and every 113th repeats the one 1,000 rows earlier, validates it,
+/// and checks every line, outcome and repeat.
+fn every_line_appears_once_in_order(shape: Shape) {
     let w = Workdir::new();
-    let mut text = String::from("iccid,seq\n");
-    let mut expected_invalid = Vec::new();
-    let mut expected_repeats = Vec::new();
-    for i in 0..30_000u64 {
-        let line = i + 2;
+    let end = if shape.crlf { "\r\n" } else { "\n" };
+    let mut text = format!("iccid,seq{end}");
+    let (mut lines, mut expected_invalid, mut expected_repeats) =
+        (Vec::new(), Vec::new(), Vec::new());
+    let mut line = 2;
+    for i in 0..shape.rows {
+        lines.push(line);
         let payload = format!("8988307{:012}", i);
         let check = luhn(&payload);
-        if i % 97 == 0 {
-            text.push_str(&format!("{payload}{},{i}\n", (check + 1) % 10));
+        let iccid = if i % 97 == 0 {
             expected_invalid.push(line);
+            format!("{payload}{}", (check + 1) % 10)
         } else if i % 113 == 0 && i >= 1000 && is_plain(i - 1000) {
             // A repeat of the ICCID 1,000 rows earlier: the first sighting is
-            // in another chunk or another piece of this one.
-            let first = i - 1000;
-            let earlier = format!("8988307{first:012}");
-            text.push_str(&format!("{earlier}{},{i}\n", luhn(&earlier)));
+            // in another block or another piece of this one.
+            let earlier = format!("8988307{:012}", i - 1000);
             expected_invalid.push(line);
-            expected_repeats.push((line, first + 2));
+            expected_repeats.push((line, lines[(i - 1000) as usize]));
+            format!("{earlier}{}", luhn(&earlier))
         } else {
-            text.push_str(&format!("{payload}{check},{i}\n"));
-        }
+            format!("{payload}{check}")
+        };
+        let seq = match (shape.quoted, i % 1000 == 999) {
+            (false, _) => i.to_string(),
+            (true, false) => format!("\"{i}, \"\"seq\"\"\""),
+            (true, true) => {
+                line += 1;
+                format!("\"{i}, two{end}lines\"")
+            }
+        };
+        text.push_str(&format!("{iccid},{seq}{end}"));
+        line += 1;
     }
-    let m = w.write("big.csv", text);
+    let m = w.write("big.csv", &text);
+    assert!(text.len() > 2 << 20, "the manifest spans several blocks");
     let out = w.simboard(&["validate", m.to_str().unwrap(), "-o", "r.csv"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let (_, rows) = read_results(&w.path("r.csv"));
-    let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
-    assert_eq!(lines, (2..30_002).collect::<Vec<_>>());
+    let got: Vec<u64> = rows.iter().map(|r| r.line).collect();
+    assert_eq!(got, lines);
     let invalid: Vec<u64> = rows
         .iter()
         .filter(|r| r.outcome == "invalid")
@@ -407,7 +430,7 @@ fn every_line_appears_once_in_order_across_chunks() {
         .collect();
     assert_eq!(invalid, expected_invalid);
     for (line, first) in expected_repeats {
-        let row = &rows[line as usize - 2];
+        let row = rows.iter().find(|r| r.line == line).unwrap();
         assert_eq!(row.reason, "duplicate", "line {line}");
         assert!(
             row.message.ends_with(&format!("line {first}")),
@@ -415,7 +438,27 @@ fn every_line_appears_once_in_order_across_chunks() {
             row.message
         );
     }
-    assert!(rows.iter().all(|r| r.extra[0] == (r.line - 2).to_string()));
+    for (i, row) in rows.iter().enumerate() {
+        assert!(row.extra[0].starts_with(&i.to_string()), "{row:?}");
+    }
+}
+
+#[test]
+fn every_line_appears_once_in_order_across_blocks() {
+    every_line_appears_once_in_order(Shape {
+        rows: 90_000,
+        crlf: false,
+        quoted: false,
+    });
+}
+
+#[test]
+fn every_line_appears_once_in_order_across_quoted_crlf_blocks() {
+    every_line_appears_once_in_order(Shape {
+        rows: 60_000,
+        crlf: true,
+        quoted: true,
+    });
 }
 
 /// Row `i` of the generated manifest holds its own, valid, ICCID.
