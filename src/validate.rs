@@ -206,11 +206,34 @@ struct Piece {
 
 /// A block checked and encoded: the result rows, in pieces.
 struct Encoded {
-    pieces: Vec<Vec<u8>>,
+    pieces: Vec<Out>,
     rows: u64,
     /// The line of the first record that is not UTF-8; the pieces hold every
     /// row before it.
     not_utf8: Option<u64>,
+}
+
+/// One piece's result rows as the writer gets them: the rows encoded as if
+/// none were a duplicate, and the stretches that the duplicates replace.
+/// Splicing those in would move the rest of the piece; the writer just
+/// writes around them.
+struct Out {
+    bytes: Vec<u8>,
+    /// `(start, end, encoding)`: the row at `bytes[start..end]` is written
+    /// as `encoding` instead. In order.
+    redone: Vec<(usize, usize, Vec<u8>)>,
+}
+
+impl Out {
+    fn write_to(&self, out: &mut impl FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+        let mut at = 0;
+        for (start, end, encoding) in &self.redone {
+            out(&self.bytes[at..*start])?;
+            out(encoding)?;
+            at = *end;
+        }
+        out(&self.bytes[at..])
+    }
 }
 
 /// Rows per outcome and reason.
@@ -383,9 +406,7 @@ impl Validator {
             let (at, line, _) = pieces[p].rows[r];
             (at, line)
         }));
-        // Each piece's duplicates are encoded again, then spliced in all at
-        // once: one at a time would move the rest of the piece each time.
-        let mut redone: Vec<Vec<(usize, Vec<u8>)>> = vec![Vec::new(); pieces.len()];
+        let mut redone: Vec<Vec<(usize, usize, Vec<u8>)>> = vec![Vec::new(); pieces.len()];
         for ((row, &(p, r)), (_, first_line)) in again.iter().zip(&places).zip(repeats) {
             let Some(row) = row else {
                 continue; // cannot happen: each was read from there before
@@ -394,17 +415,18 @@ impl Validator {
             checked.verdict = Err(Problem::Duplicate { first_line });
             let mut encoding = Vec::new();
             encode_checked(&mut encoding, row, &checked, extra_columns);
-            redone[p].push((r, encoding));
-        }
-        for (piece, redone) in pieces.iter_mut().zip(redone) {
-            if !redone.is_empty() {
-                piece.reencode(redone);
-            }
+            let rows = &pieces[p].rows;
+            let end = rows.get(r + 1).map_or(pieces[p].bytes.len(), |next| next.2);
+            redone[p].push((rows[r].2, end, encoding));
         }
         let not_utf8 = not_utf8.and_then(|p| pieces[p].not_utf8);
         let encoded = pieces
             .iter_mut()
-            .map(|piece| std::mem::take(&mut piece.bytes))
+            .zip(redone)
+            .map(|(piece, redone)| Out {
+                bytes: std::mem::take(&mut piece.bytes),
+                redone,
+            })
             .collect();
         self.scratch.append(&mut pieces);
         Encoded {
@@ -422,33 +444,6 @@ impl Piece {
         self.not_utf8 = None;
         self.keys.clear();
         self.counts = Counts::default();
-    }
-
-    /// Replaces the encodings of some rows: `(row, new encoding)` pairs, in
-    /// the order of the rows.
-    fn reencode(&mut self, redone: Vec<(usize, Vec<u8>)>) {
-        let mut bytes = Vec::with_capacity(self.bytes.len() + 128 * redone.len());
-        // How far into the old encoding has been copied, and by how much the
-        // rows after it move.
-        let (mut copied, mut shift) = (0, 0isize);
-        let mut next = 0;
-        for (row, encoding) in redone {
-            let start = self.rows[row].2;
-            let end = self.rows.get(row + 1).map_or(self.bytes.len(), |r| r.2);
-            for (_, _, later) in &mut self.rows[next..=row] {
-                *later = later.saturating_add_signed(shift);
-            }
-            next = row + 1;
-            bytes.extend_from_slice(&self.bytes[copied..start]);
-            bytes.extend_from_slice(&encoding);
-            shift += encoding.len() as isize - (end - start) as isize;
-            copied = end;
-        }
-        bytes.extend_from_slice(&self.bytes[copied..]);
-        for (_, _, later) in &mut self.rows[next..] {
-            *later = later.saturating_add_signed(shift);
-        }
-        self.bytes = bytes;
     }
 }
 
@@ -585,16 +580,16 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
             }
         });
 
-        let (encoded_tx, encoded_rx) = sync_channel::<(Vec<Vec<u8>>, u64)>(2);
+        let (encoded_tx, encoded_rx) = sync_channel::<(Vec<Out>, u64)>(2);
         let (spare_tx, spare_rx) = channel::<Vec<u8>>();
         let writing = scope.spawn(move || {
             let mut written = 0u64;
             for (pieces, rows) in encoded_rx {
                 for piece in pieces {
-                    if let Err(err) = writer.write_raw(&piece) {
+                    if let Err(err) = piece.write_to(&mut |bytes| writer.write_raw(bytes)) {
                         return (written, Err(err));
                     }
-                    let _ = spare_tx.send(piece);
+                    let _ = spare_tx.send(piece.bytes);
                 }
                 written += rows;
             }
@@ -746,7 +741,14 @@ mod tests {
             }
             let encoded =
                 validator.check_block(&block, column, &extra, &mut summary, &mut Vec::new());
-            out.extend(encoded.pieces.concat());
+            for piece in encoded.pieces {
+                piece
+                    .write_to(&mut |bytes| {
+                        out.extend_from_slice(bytes);
+                        Ok(())
+                    })
+                    .unwrap();
+            }
             if encoded.not_utf8.is_some() {
                 return Some((out, encoded.not_utf8, summary));
             }
