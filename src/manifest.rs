@@ -670,11 +670,6 @@ impl Block {
         self.delimiter
     }
 
-    /// How many lines of the file the block holds.
-    pub fn lines(&self) -> u64 {
-        self.raw.lines
-    }
-
     /// How many bytes of the file the block holds.
     pub fn len(&self) -> usize {
         self.raw.bytes().len()
@@ -808,12 +803,7 @@ fn each_line(
             gap: 1,
             plain: this_plain,
         };
-        let decoded = if row.is_blank() {
-            Decoded::Blank
-        } else {
-            Decoded::Row(row)
-        };
-        if each(base + at, decoded).is_break() {
+        if each(base + at, Decoded::of(row)).is_break() {
             return;
         }
         ends.clear();
@@ -850,12 +840,7 @@ fn each_parsed(
             gap: 0,
             plain: false,
         };
-        let decoded = if row.is_blank() {
-            Decoded::Blank
-        } else {
-            Decoded::Row(row)
-        };
-        if each(base + at, decoded).is_break() {
+        if each(base + at, Decoded::of(row)).is_break() {
             return;
         }
     }
@@ -871,6 +856,17 @@ pub enum Decoded<'a> {
     NotUtf8 {
         line: u64,
     },
+}
+
+impl<'a> Decoded<'a> {
+    /// A record of UTF-8 text: a row, unless its cells are all blank.
+    fn of(row: RowRef<'a>) -> Self {
+        if row.is_blank() {
+            Decoded::Blank
+        } else {
+            Decoded::Row(row)
+        }
+    }
 }
 
 /// A header reduced to lowercase letters and digits: `"ICCID Number"` → `iccidnumber`.

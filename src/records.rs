@@ -199,8 +199,6 @@ pub struct Block {
     len: usize,
     /// Where each piece starts in `bytes`, and the line it starts on.
     pub pieces: Vec<(usize, u64)>,
-    /// How many line ends the block holds.
-    pub lines: u64,
     /// The block holds a `"`, so its records need the csv parser; a block
     /// without one is split at line ends and delimiters, which is the same
     /// thing there and many times faster.
@@ -465,9 +463,7 @@ impl<R: Read> Records<R> {
             counted = *start;
             *piece_line = line;
         }
-        let end_line = line + count_lines(&bytes[counted..cut]);
-        block.lines = end_line - self.block_line.unwrap_or(end_line);
-        self.block_line = Some(end_line);
+        self.block_line = Some(line + count_lines(&bytes[counted..cut]));
         Ok(())
     }
 
