@@ -517,9 +517,9 @@ const PROGRESS_MIN_BYTES: u64 = 4 * 1024 * 1024;
 ///
 /// One thread reads blocks of whole records, rayon splits, checks and
 /// encodes the pieces of the block before, and one more thread writes the
-/// block before that. The only work left to one thread alone is reading the
-/// file and finding where its records end, so both cores of a small machine
-/// stay busy.
+/// block before that. Reading, finding where records end, putting the
+/// duplicates in order and writing are all that is left to one thread
+/// alone, so both cores of a small machine stay busy.
 pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
     let started = Instant::now();
     let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
