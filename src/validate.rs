@@ -190,6 +190,11 @@ impl Validator {
     }
 }
 
+/// The most valid ICCIDs the duplicate set is sized for up front (a table of
+/// about 128 MB). A guess from the first piece cannot make it bigger than
+/// that; past it, the set grows as ICCIDs come.
+const RESERVE_AT_MOST: usize = 1 << 22;
+
 /// One piece of a block, checked and encoded in one pass.
 #[derive(Debug, Default)]
 struct Piece {
@@ -357,7 +362,8 @@ impl Validator {
                 if p == 0 {
                     if let Some(seen) = to_size.lock().ok().and_then(|mut s| s.take()) {
                         let per_byte = piece.keys.len() as f64 / text.max(1) as f64;
-                        seen.reserve((file_size * per_byte).min(1e9) as usize);
+                        let expected = (file_size * per_byte) as usize;
+                        seen.reserve(expected.min(RESERVE_AT_MOST));
                     }
                 }
                 piece
