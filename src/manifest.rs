@@ -695,7 +695,7 @@ impl Block {
     }
 
     /// Calls `each` with every record of piece `index`, in file order, and
-    /// where the record is (for [`Block::row_at`]), until `each` breaks. A
+    /// where the record is (for [`Block::rows_at`]), until `each` breaks. A
     /// record that is not UTF-8 text comes as [`Decoded::NotUtf8`] and is
     /// the last.
     pub fn each_record(

@@ -8,10 +8,10 @@
 //! with the client in `gigs`: each side reads the API on its own, so a
 //! misreading shows up as a failing test instead of passing on both sides.
 //!
-//! The parts: [`catalogue`] (plans and test SIM placeholders), [`state`]
-//! (the project and its rules), [`api`] (routing and request checks),
-//! [`faults`] (rate limit, failures, drops), [`server`] (hyper on a
-//! background runtime) and this file, which assembles them.
+//! The parts: `catalogue` (plans and test SIM placeholders), `state` (the
+//! project and its rules), `api` (routing and request checks), `faults`
+//! (rate limit, failures, drops), `server` (hyper on a background runtime)
+//! and this file, which assembles them.
 
 mod api;
 mod catalogue;

@@ -1,11 +1,11 @@
 //! The HTTP client: every request to the Gigs API, and every answer, passes
-//! through [`Client::call`]. That one function paces the request, sends it,
+//! through `Client::call`. That one function paces the request, sends it,
 //! retries it when [`retry::decide`] says so, logs it under `-v` (method, path,
 //! status, latency: never a header, never a body), and maps every non-2xx
 //! answer to a typed [`Error`]. The endpoint methods below it are thin.
 //!
 //! A create sent without an `Idempotency-Key` is never re-sent blindly once
-//! an attempt may have landed: [`call`](Client::call) hands the error back
+//! an attempt may have landed: `call` hands the error back
 //! with a [`NextTry`], the caller looks for the create's effect, and only if
 //! there is none sends it again by passing the `NextTry` back, so that the
 //! retry budget and the backoff carry on where they stopped.

@@ -191,7 +191,7 @@ impl Pacer {
 /// The longest single sleep: how long an interruption may go unnoticed.
 const NAP: Duration = Duration::from_millis(100);
 
-/// Sleeps `wait` in naps of at most [`NAP`]; false (early) when `interrupted`
+/// Sleeps `wait` in naps of at most `NAP`; false (early) when `interrupted`
 /// turns true.
 pub fn nap(wait: Duration, interrupted: &dyn Fn() -> bool) -> bool {
     let until = Instant::now().checked_add(wait);
