@@ -133,9 +133,17 @@ pub struct RunArgs {
     /// [default: adapt to the API's 429 answers]
     #[arg(long, value_name = "PER_SECOND")]
     pub rate: Option<f64>,
-    /// Retries of one request after a connection error, timeout, 408, 429 or 5xx.
+    /// Retries of one request after a connection error, timeout, 408, 5xx or
+    /// an answer that is not the API's (a redirect, a wrong object). A 429
+    /// does not use them up: it is waited out, within --max-wait.
     #[arg(long, default_value_t = 5)]
     pub max_retries: u32,
+    /// The longest one request may take, waits after 429s and retries
+    /// included, as 90s, 15m or 1h (a bare number is seconds). A
+    /// Retry-After longer than this is not waited: the request gives up and
+    /// its row is left for --resume.
+    #[arg(long, default_value = "15m", value_name = "DURATION", value_parser = parse_wait)]
+    pub max_wait: Duration,
     /// Send a deterministic Idempotency-Key on every create (a Gigs beta
     /// feature that can fail requests in projects not enrolled in it).
     #[arg(long)]
@@ -194,6 +202,7 @@ impl RunArgs {
             concurrency: usize::from(self.concurrency),
             rate: self.rate,
             max_retries: self.max_retries,
+            max_wait: self.max_wait,
             idempotency_keys: self.idempotency_keys,
             target,
             verbose: self.verbose,
@@ -285,6 +294,28 @@ fn check_rate(rate: Option<f64>) -> Result<(), String> {
     }
 }
 
+/// `500ms`, `30s`, `15m`, `2h`, or a bare number of seconds.
+fn parse_wait(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    number
+        .parse::<f64>()
+        .ok()
+        .map(|n| n * scale)
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("{s:?} is not a duration: write it as 500ms, 30s, 15m or 2h"))
+}
+
 fn parse_delimiter(s: &str) -> Result<u8, String> {
     match s {
         "tab" | "\\t" | "\t" => Ok(b'\t'),
@@ -316,6 +347,18 @@ mod tests {
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn waits_read_units_and_bare_seconds() {
+        assert_eq!(parse_wait("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_wait("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_wait("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_wait("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_wait("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["", "m", "5 days", "-1s", "1e999"] {
+            assert!(parse_wait(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

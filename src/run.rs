@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::exit::{Fatal, Partial};
 use crate::gigs::{Client, ClientConfig, Error, Log};
@@ -93,6 +93,8 @@ pub struct RunConfig {
     pub concurrency: usize,
     pub rate: Option<f64>,
     pub max_retries: u32,
+    /// `--max-wait`: the longest one request may take, 429s included.
+    pub max_wait: Duration,
     pub idempotency_keys: bool,
     pub target: Target,
     pub verbose: bool,
@@ -141,7 +143,7 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
     // The sandbox must outlive every request of the run.
     let (_sandbox, api) = connect(config)?;
     let bar = progress::rows(0, config.quiet);
-    let log: Option<Log> = config.verbose.then(|| {
+    let say: Log = {
         let bar = bar.clone();
         let visible = progress::visible(config.quiet);
         Arc::new(move |line: &str| {
@@ -150,16 +152,19 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
             } else {
                 eprintln!("{line}");
             }
-        }) as Log
-    });
+        })
+    };
+    let log = config.verbose.then(|| say.clone());
     let client = Client::new(ClientConfig {
         base_url: api.url.clone(),
         project: api.project.clone(),
         token: api.token.clone(),
         max_retries: config.max_retries,
+        max_wait: config.max_wait,
         rate: config.rate,
         connections: config.concurrency,
         log,
+        notice: Some(say),
     })
     .map_err(Fatal::before_results)?;
     // A Ctrl-C cuts short the client's waits (pacing, Retry-After, backoff),
@@ -360,7 +365,8 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
     ));
     if let Some(pace) = client.pace() {
         summary.notes.push(format!(
-            "pace: {pace:.0} requests/s (learnt from 429 answers or --rate)"
+            "pace: {} requests/s (learnt from 429 answers or --rate)",
+            crate::gigs::pace::describe_rate(pace)
         ));
     }
     if config.resume {
@@ -1049,8 +1055,10 @@ fn connect(config: &RunConfig) -> Result<(Option<Sandbox>, Api), Fatal> {
 
 /// `https://` anywhere; plain `http://` only to this machine, unless allowed.
 pub fn check_url(url: &str, allow_insecure_http: bool) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|err| format!("the API URL {url:?} is not a URL: {err}"))?;
+    let parsed = reqwest::Url::parse(url).map_err(|err| {
+        let url = crate::gigs::client::redact_url(url);
+        format!("the API URL {url:?} is not a URL: {err}")
+    })?;
     let host = parsed.host_str().unwrap_or("");
     let loopback = host.eq_ignore_ascii_case("localhost")
         || host
@@ -1086,7 +1094,10 @@ fn preflight(
                 "project {:?} was not found ({err}); check GIGS_PROJECT or --project",
                 api.project
             ),
-            Error::Transport { .. } => format!("cannot reach the API at {}: {err}", api.url),
+            Error::Transport { .. } => format!(
+                "cannot reach the API at {}: {err}",
+                crate::gigs::client::redact_url(&api.url)
+            ),
             _ => format!("the preflight failed: {err}"),
         })
     })?;

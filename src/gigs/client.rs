@@ -4,6 +4,21 @@
 //! status, latency: never a header, never a body), and maps every non-2xx
 //! answer to a typed [`Error`]. The endpoint methods below it are thin.
 //!
+//! No answer is trusted blindly. No redirect is followed (the Gigs API does
+//! not redirect; a 307 must not carry a user's email to another host): a 3xx
+//! is a protocol error naming its `Location`. A body is read up to
+//! [`BODY_CAP`]. A 2xx must hold the `object` the endpoint answers with
+//! ([`Expected`]), so that an error object sent with 200 is not read as an
+//! empty list. Such answers are [`Error::Protocol`], retried like a 5xx and,
+//! when retries run out, an `api_error` row that `--resume` runs again.
+//! What the API says is cut to [`MESSAGE_LIMIT`] characters before it can
+//! reach a result row.
+//!
+//! A 429 is "slow down", not "fail": it does not use up `--max-retries`; the
+//! pacer holds every worker back, and the request waits as long as its
+//! `--max-wait` deadline allows. A wait longer than 10 s is said on stderr
+//! (the `notice` of [`ClientConfig`]) even without `-v`.
+//!
 //! A create sent without an `Idempotency-Key` is never re-sent blindly once
 //! an attempt may have landed: `call` hands the error back
 //! with a [`NextTry`], the caller looks for the create's effect, and only if
@@ -14,18 +29,21 @@
 //! is shared by all of them and keeps its connections alive.
 
 use std::fmt;
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::blocking::Response;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER,
+};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::pace::{self, Pacer};
-use super::retry::{self, Attempt, Decision, Policy, Resend, Transport};
+use super::pace::{self, Held, Pacer};
+use super::retry::{self, Attempt, Decision, Policy, Resend, Spent, Transport};
 use super::types::{
     ErrorBody, List, NewSubscription, NewUser, Plan, Sim, SimSearch, Subscription, User, UserSearch,
 };
@@ -42,11 +60,17 @@ pub struct ClientConfig {
     pub project: String,
     pub token: Token,
     pub max_retries: u32,
+    /// `--max-wait`: the longest one request may take, 429s and retries
+    /// included.
+    pub max_wait: Duration,
     /// `--rate`: a fixed cap in requests per second.
     pub rate: Option<f64>,
     /// Connections kept open: the number of workers.
     pub connections: usize,
+    /// Where `-v` lines go; `None` without `-v`.
     pub log: Option<Log>,
+    /// Where long waits are announced, with or without `-v`.
+    pub notice: Option<Log>,
 }
 
 /// The API said no: a non-2xx answer, after any retries.
@@ -78,6 +102,35 @@ pub struct ApiError {
 pub struct NextTry {
     attempts: u32,
     wait: Duration,
+    deadline: Instant,
+}
+
+impl ApiError {
+    /// A non-2xx answer, with what its error object says cut short.
+    fn from_answer(
+        method: Method,
+        path: String,
+        answer: &Answer,
+        attempts: u32,
+        maybe_landed: bool,
+        next_try: Option<NextTry>,
+    ) -> ApiError {
+        let body: ErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
+        ApiError {
+            method,
+            path,
+            status: answer.status,
+            kind: cut(&body.kind.unwrap_or_default(), 100),
+            code: cut(&body.code.unwrap_or_default(), 100),
+            message: match body.message {
+                Some(message) => cut(&message, MESSAGE_LIMIT),
+                None => snippet(&answer.body),
+            },
+            attempts,
+            maybe_landed,
+            next_try,
+        }
+    }
 }
 
 impl fmt::Display for ApiError {
@@ -124,7 +177,33 @@ pub enum Error {
     /// a backoff): it gave up, and the row is left for `--resume`.
     #[error("{method} {path}: given up, the run was interrupted")]
     Interrupted { method: Method, path: String },
-    /// A 2xx answer that is not the JSON expected.
+    /// An answer the Gigs API does not give (see [`Reply::Protocol`]), after
+    /// every retry. It may follow a create that was made.
+    #[error(
+        "{method} {path}: protocol error: HTTP {status} with {message} (after {attempts} attempts)"
+    )]
+    Protocol {
+        method: Method,
+        path: String,
+        status: u16,
+        message: String,
+        attempts: u32,
+        /// Set when a create stopped to be checked: see [`Error::next_try`].
+        next_try: Option<NextTry>,
+    },
+    /// The request would have to wait past its `--max-wait` deadline (a long
+    /// `Retry-After`, a storm of 429s): it gave up without waiting.
+    #[error("{method} {path}: given up: {what}, longer than --max-wait ({max_wait}) allows")]
+    OutOfTime {
+        method: Method,
+        path: String,
+        what: String,
+        max_wait: String,
+        attempts: u32,
+        maybe_landed: bool,
+    },
+    /// A 2xx answer with the right `object` whose fields are not the JSON
+    /// expected.
     #[error("{method} {path} answered HTTP {status} with an unexpected body: {message}")]
     Decode {
         method: Method,
@@ -139,7 +218,12 @@ impl Error {
         match self {
             Error::Api(e) => Some(e.status),
             Error::Decode { status, .. } => Some(*status),
-            Error::Transport { .. } | Error::Interrupted { .. } => None,
+            // A protocol error's status says nothing the API meant: an HTML
+            // 404 from a proxy is not "not found".
+            Error::Transport { .. }
+            | Error::Interrupted { .. }
+            | Error::Protocol { .. }
+            | Error::OutOfTime { .. } => None,
         }
     }
 
@@ -167,7 +251,8 @@ impl Error {
         match self {
             Error::Api(e) => e.maybe_landed,
             Error::Transport { maybe_landed, .. } => *maybe_landed,
-            Error::Decode { .. } => true,
+            Error::Decode { .. } | Error::Protocol { .. } => true,
+            Error::OutOfTime { maybe_landed, .. } => *maybe_landed,
             // It may have given up after an attempt that landed; `--resume`
             // checks, like any run, before it creates.
             Error::Interrupted { .. } => true,
@@ -184,8 +269,8 @@ impl Error {
     pub fn next_try(&self) -> Option<NextTry> {
         match self {
             Error::Api(e) => e.next_try,
-            Error::Transport { next_try, .. } => *next_try,
-            Error::Decode { .. } | Error::Interrupted { .. } => None,
+            Error::Transport { next_try, .. } | Error::Protocol { next_try, .. } => *next_try,
+            Error::Decode { .. } | Error::Interrupted { .. } | Error::OutOfTime { .. } => None,
         }
     }
 }
@@ -224,8 +309,10 @@ struct Inner {
     auth: HeaderValue,
     policy: Policy,
     pacer: Pacer,
+    max_wait: Duration,
     stats: Stats,
     log: Option<Log>,
+    notice: Option<Log>,
     /// Set by [`Client::give_up_when`]: the run's interruption flag.
     interrupted: OnceLock<&'static AtomicBool>,
 }
@@ -233,7 +320,7 @@ struct Inner {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("root", &self.inner.root)
+            .field("root", &redact_url(&self.inner.root))
             .finish_non_exhaustive()
     }
 }
@@ -266,6 +353,7 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(config.connections.max(1))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| format!("cannot start the HTTP client: {err}"))?;
         let base = config.base_url.trim_end_matches('/');
@@ -278,8 +366,10 @@ impl Client {
                 auth,
                 policy: Policy::new(config.max_retries),
                 pacer: Pacer::new(config.rate),
+                max_wait: config.max_wait.min(MAX_MAX_WAIT),
                 stats: Stats::default(),
                 log: config.log,
+                notice: config.notice,
                 interrupted: OnceLock::new(),
             }),
         })
@@ -389,7 +479,7 @@ impl Client {
         self.create("/subscriptions", sub, key, after)
     }
 
-    fn create<T: DeserializeOwned>(
+    fn create<T: DeserializeOwned + Expected>(
         &self,
         path: &str,
         body: &impl Serialize,
@@ -407,7 +497,7 @@ impl Client {
         })
     }
 
-    fn get<T: DeserializeOwned>(&self, path: String) -> Result<T, Error> {
+    fn get<T: DeserializeOwned + Expected>(&self, path: String) -> Result<T, Error> {
         self.call(Call {
             method: Method::GET,
             path,
@@ -419,7 +509,7 @@ impl Client {
     }
 
     /// A POST that only reads (a search).
-    fn post<T: DeserializeOwned>(
+    fn post<T: DeserializeOwned + Expected>(
         &self,
         path: &str,
         body: &impl Serialize,
@@ -450,146 +540,239 @@ impl Client {
         })
     }
 
-    /// The chokepoint: pace, send, retry, log, and map the answer.
-    fn call<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, Error> {
-        let inner = &*self.inner;
-        let log_path = format!("{}{}", inner.root_path, call.path);
-        let url = format!("{}{}", inner.root, call.path);
-        // A create sent again after a check continues its budget and backoff.
-        let mut maybe_landed = call.after.is_some();
-        let mut retries = call.after.map_or(0, |next| next.attempts);
-        let interrupted = || self.is_interrupted();
-        let given_up = || Error::Interrupted {
-            method: call.method.clone(),
-            path: log_path.clone(),
-        };
+    /// The chokepoint: pace, send, retry, log, and map the answer. Each step
+    /// is one of the functions below; this one only strings them together.
+    fn call<T: DeserializeOwned + Expected>(&self, call: Call<'_>) -> Result<T, Error> {
+        let mut tries = Tries::new(self, &call);
         if let Some(next) = call.after {
-            if !pace::nap(next.wait, &interrupted) {
-                return Err(given_up());
-            }
+            self.wait(&call, &tries, next.wait)?;
         }
         loop {
-            let Some(sent) = inner.pacer.acquire(&interrupted) else {
-                return Err(given_up());
-            };
-            let started = Instant::now();
-            let mut request = inner
-                .http
-                .request(call.method.clone(), &url)
-                .header(AUTHORIZATION, inner.auth.clone());
-            if let Some(body) = &call.body {
-                request = request
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
-            if let Some(key) = call.idempotency_key {
-                request = request.header("Idempotency-Key", key);
-            }
-            inner.stats.requests.fetch_add(1, Ordering::Relaxed);
-            if retries > 0 {
-                inner.stats.retries.fetch_add(1, Ordering::Relaxed);
-            }
-            let outcome = request.send().and_then(read_answer);
-            let latency = started.elapsed();
-
-            let attempt = match &outcome {
-                Ok(answer) => Attempt::Answered {
-                    status: answer.status,
-                    retry_after: answer.retry_after,
-                },
-                Err(err) => Attempt::Transport(classify(err)),
-            };
-            self.log(&call.method, &log_path, &outcome, latency, retries);
-            if let Attempt::Answered { status, .. } = attempt {
-                if status == 429 {
-                    inner.stats.refused.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    inner.pacer.answered();
-                }
-            }
-            let jitter = fastrand::f64();
-            let decision = retry::decide(attempt, retries, call.resend, &inner.policy, jitter);
-            if let Attempt::Answered {
-                status: 429,
-                retry_after,
-            } = attempt
-            {
-                // Every worker waits, even when this request gives up.
-                let wait =
-                    retry_after.unwrap_or_else(|| retry::backoff(retries, &inner.policy, jitter));
-                inner.pacer.refused(sent, wait);
-            }
-            maybe_landed |= retry::may_have_landed(attempt);
-            let next_try = match decision {
-                Decision::Check(wait) => Some(NextTry {
-                    attempts: retries + 1,
-                    wait,
-                }),
-                _ => None,
-            };
-            match (decision, outcome) {
-                (Decision::RetryAfter(wait), outcome) => {
-                    drop(outcome);
-                    retries += 1;
-                    // After a 429 the pacer already holds everyone back.
-                    if !matches!(attempt, Attempt::Answered { status: 429, .. })
-                        && !pace::nap(wait, &interrupted)
-                    {
-                        return Err(given_up());
+            let sent = self.turn(&call, &tries)?;
+            let reply = self.send(&call, &tries, T::OBJECT);
+            let attempt = reply.attempt();
+            let decision = self.decide(&call, &tries, &reply, sent);
+            tries.maybe_landed |= retry::may_have_landed(attempt);
+            match decision {
+                Decision::RetryAfter(wait) => {
+                    if matches!(attempt, Attempt::Answered { status: 429, .. }) {
+                        // The pacer already holds everyone back.
+                        tries.refusals += 1;
+                    } else {
+                        tries.retries += 1;
+                        self.wait(&call, &tries, wait)?;
                     }
                 }
-                (_, Ok(answer)) if (200..300).contains(&answer.status) => {
-                    return serde_json::from_slice(&answer.body).map_err(|err| Error::Decode {
-                        method: call.method.clone(),
-                        path: log_path.clone(),
-                        status: answer.status,
-                        message: err.to_string(),
-                    });
-                }
-                (_, Ok(answer)) => {
-                    let body: ErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
-                    return Err(Error::Api(Box::new(ApiError {
-                        method: call.method.clone(),
-                        path: log_path,
-                        status: answer.status,
-                        kind: body.kind.unwrap_or_default(),
-                        code: body.code.unwrap_or_default(),
-                        message: body.message.unwrap_or_else(|| snippet(&answer.body)),
-                        attempts: retries + 1,
-                        maybe_landed,
-                        next_try,
-                    })));
-                }
-                (_, Err(err)) => {
-                    return Err(Error::Transport {
-                        method: call.method.clone(),
-                        path: log_path,
-                        message: error_chain(&err),
-                        attempts: retries + 1,
-                        maybe_landed,
-                        next_try,
-                    });
-                }
+                _ => return self.finish(&call, tries, reply, decision),
             }
         }
     }
 
-    fn log(
+    /// Waits for the pacer's slot, within the request's deadline.
+    fn turn(&self, call: &Call<'_>, tries: &Tries) -> Result<Instant, Error> {
+        let interrupted = || self.is_interrupted();
+        match self.inner.pacer.acquire(Some(tries.deadline), &interrupted) {
+            Ok(sent) => Ok(sent),
+            Err(Held::Interrupted) => Err(tries.given_up(call)),
+            Err(Held::PastDeadline(pause)) => Err(tries.out_of_time(
+                call,
+                self.inner.max_wait,
+                format!(
+                    "every request is held back for another {} after a 429",
+                    describe_wait(pause)
+                ),
+            )),
+        }
+    }
+
+    /// Sleeps before a retry (not after a 429: the pacer holds those back),
+    /// saying so on stderr when the wait is long.
+    fn wait(&self, call: &Call<'_>, tries: &Tries, wait: Duration) -> Result<(), Error> {
+        if wait > pace::ANNOUNCE_WAIT {
+            self.notice(&format!(
+                "{} {}: waiting {} before trying again, as the API asked",
+                call.method,
+                tries.path,
+                describe_wait(wait)
+            ));
+        }
+        if pace::nap(wait, &|| self.is_interrupted()) {
+            Ok(())
+        } else {
+            Err(tries.given_up(call))
+        }
+    }
+
+    /// Sends one attempt and reads its answer, counted and logged.
+    fn send(&self, call: &Call<'_>, tries: &Tries, expected: &'static str) -> Reply {
+        let inner = &*self.inner;
+        let started = Instant::now();
+        let mut request = inner
+            .http
+            .request(call.method.clone(), &tries.url)
+            .header(AUTHORIZATION, inner.auth.clone());
+        if let Some(body) = &call.body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        if let Some(key) = call.idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let retries = tries.retries + tries.refusals;
+        if retries > 0 {
+            inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        let reply = match request.send() {
+            Ok(response) => read_answer(response, expected),
+            Err(err) => Reply::transport(&err),
+        };
+        self.log(
+            &call.method,
+            &tries.path,
+            &reply,
+            started.elapsed(),
+            retries,
+        );
+        reply
+    }
+
+    /// Tells the pacer what the answer says of the limit, and decides.
+    fn decide(&self, call: &Call<'_>, tries: &Tries, reply: &Reply, sent: Instant) -> Decision {
+        let inner = &*self.inner;
+        let attempt = reply.attempt();
+        let spent = Spent {
+            retries: tries.retries,
+            refusals: tries.refusals,
+            left: tries.deadline.saturating_duration_since(Instant::now()),
+        };
+        let decision = retry::decide(attempt, spent, call.resend, &inner.policy, fastrand::f64());
+        match (attempt, decision) {
+            (Attempt::Answered { status: 429, .. }, Decision::RetryAfter(wait))
+            | (Attempt::Answered { status: 429, .. }, Decision::OutOfTime(wait)) => {
+                inner.stats.refused.fetch_add(1, Ordering::Relaxed);
+                // Every worker waits, even when this request gives up.
+                if let Some(pause) = inner.pacer.refused(sent, wait) {
+                    self.announce_pause(pause);
+                }
+            }
+            (Attempt::Answered { status: 429, .. }, _) => {
+                inner.stats.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            (Attempt::Transport(_), _) => {}
+            _ => inner.pacer.answered(),
+        }
+        decision
+    }
+
+    fn announce_pause(&self, pause: Duration) {
+        let max_wait = self.inner.max_wait;
+        let beyond = if pause > max_wait {
+            format!(
+                "; that is longer than --max-wait ({}), so requests give up instead of waiting",
+                describe_wait(max_wait)
+            )
+        } else {
+            String::new()
+        };
+        self.notice(&format!(
+            "the API answered 429 (too many requests): every request waits {}{beyond}",
+            describe_wait(pause)
+        ));
+    }
+
+    /// The caller's answer: the decoded object, or the typed error.
+    fn finish<T: DeserializeOwned>(
         &self,
-        method: &Method,
-        path: &str,
-        outcome: &Result<Answer, reqwest::Error>,
-        latency: Duration,
-        retries: u32,
-    ) {
+        call: &Call<'_>,
+        tries: Tries,
+        reply: Reply,
+        decision: Decision,
+    ) -> Result<T, Error> {
+        let attempts = tries.retries + tries.refusals + 1;
+        let next_try = match decision {
+            Decision::Check(wait) => Some(NextTry {
+                attempts: tries.retries + 1,
+                wait,
+                deadline: tries.deadline,
+            }),
+            _ => None,
+        };
+        if let Decision::OutOfTime(wait) = decision {
+            let what = match reply {
+                Reply::Answer(answer) => format!(
+                    "the API answered HTTP {} and asked to wait {}",
+                    answer.status,
+                    describe_wait(wait)
+                ),
+                _ => format!("the next try would be in {}", describe_wait(wait)),
+            };
+            return Err(tries.out_of_time(call, self.inner.max_wait, what));
+        }
+        let method = call.method.clone();
+        let path = tries.path;
+        let maybe_landed = tries.maybe_landed;
+        match reply {
+            Reply::Answer(answer) if (200..300).contains(&answer.status) => {
+                serde_json::from_slice(&answer.body).map_err(|err| Error::Decode {
+                    method,
+                    path,
+                    status: answer.status,
+                    message: cut(&err.to_string(), MESSAGE_LIMIT),
+                })
+            }
+            Reply::Answer(answer) => Err(Error::Api(Box::new(ApiError::from_answer(
+                method,
+                path,
+                &answer,
+                attempts,
+                maybe_landed,
+                next_try,
+            )))),
+            Reply::Protocol { status, message } => Err(Error::Protocol {
+                method,
+                path,
+                status,
+                message,
+                attempts,
+                next_try,
+            }),
+            Reply::Transport { message, .. } => Err(Error::Transport {
+                method,
+                path,
+                message,
+                attempts,
+                maybe_landed,
+                next_try,
+            }),
+        }
+    }
+
+    /// Says something on stderr whatever `-v` says: long waits.
+    fn notice(&self, line: &str) {
+        if let Some(notice) = &self.inner.notice {
+            notice(line);
+        }
+    }
+
+    fn log(&self, method: &Method, path: &str, reply: &Reply, latency: Duration, retries: u32) {
         let Some(log) = &self.inner.log else { return };
-        let what = match outcome {
-            Ok(answer) => answer.status.to_string(),
-            Err(err) => match classify(err) {
-                Transport::Connect => "connection failed".to_owned(),
-                Transport::Timeout => "timed out".to_owned(),
-                Transport::Broken => "connection broken".to_owned(),
-            },
+        let what = match reply {
+            Reply::Answer(answer) => answer.status.to_string(),
+            Reply::Protocol { status, .. } => format!("{status} (protocol error)"),
+            Reply::Transport {
+                kind: Transport::Connect,
+                ..
+            } => "connection failed".to_owned(),
+            Reply::Transport {
+                kind: Transport::Timeout,
+                ..
+            } => "timed out".to_owned(),
+            Reply::Transport {
+                kind: Transport::Broken,
+                ..
+            } => "connection broken".to_owned(),
         };
         let retry = if retries > 0 {
             format!(" (retry {retries})")
@@ -603,6 +786,105 @@ impl Client {
     }
 }
 
+/// What one request has spent, across its attempts.
+struct Tries {
+    url: String,
+    /// The path and query with the project, without the host: for messages.
+    path: String,
+    /// Retries after failures: the `--max-retries` budget.
+    retries: u32,
+    /// 429s: they do not use up the budget, only time.
+    refusals: u32,
+    maybe_landed: bool,
+    /// `--max-wait` after the request began.
+    deadline: Instant,
+}
+
+impl Tries {
+    fn new(client: &Client, call: &Call<'_>) -> Tries {
+        let inner = &*client.inner;
+        // A create sent again after a check continues its budget, backoff
+        // and deadline.
+        let deadline = match call.after {
+            Some(next) => next.deadline,
+            None => Instant::now()
+                .checked_add(inner.max_wait)
+                .unwrap_or_else(|| Instant::now() + MAX_MAX_WAIT),
+        };
+        Tries {
+            url: format!("{}{}", inner.root, call.path),
+            path: format!("{}{}", inner.root_path, call.path),
+            retries: call.after.map_or(0, |next| next.attempts),
+            refusals: 0,
+            maybe_landed: call.after.is_some(),
+            deadline,
+        }
+    }
+
+    fn given_up(&self, call: &Call<'_>) -> Error {
+        Error::Interrupted {
+            method: call.method.clone(),
+            path: self.path.clone(),
+        }
+    }
+
+    fn out_of_time(&self, call: &Call<'_>, max_wait: Duration, what: String) -> Error {
+        Error::OutOfTime {
+            method: call.method.clone(),
+            path: self.path.clone(),
+            what,
+            max_wait: describe_wait(max_wait),
+            attempts: self.retries + self.refusals,
+            maybe_landed: self.maybe_landed,
+        }
+    }
+}
+
+/// The longest `--max-wait` taken as given (an instant must not overflow).
+const MAX_MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The largest answer read: a page of 200 objects is well under a mebibyte.
+/// A longer body (or one that never ends) fails the attempt as a protocol
+/// error instead of filling memory.
+pub const BODY_CAP: u64 = 4 * 1024 * 1024;
+
+/// The longest message copied from an answer into an error (and so into a
+/// result row).
+pub const MESSAGE_LIMIT: usize = 300;
+
+/// What became of one attempt.
+enum Reply {
+    /// An answer the API may give: a 2xx holding the object asked for, or a
+    /// non-2xx (a Gigs error object, or a status whose body is not read).
+    Answer(Answer),
+    /// An answer the API does not give: a redirect, a body over
+    /// [`BODY_CAP`], a 2xx holding another object (an error object, a list
+    /// for an object), a 4xx without an error object.
+    Protocol { status: u16, message: String },
+    /// No answer.
+    Transport { kind: Transport, message: String },
+}
+
+impl Reply {
+    fn attempt(&self) -> Attempt {
+        match self {
+            Reply::Answer(answer) => Attempt::Answered {
+                status: answer.status,
+                retry_after: answer.retry_after,
+            },
+            Reply::Protocol { .. } => Attempt::Protocol,
+            Reply::Transport { kind, .. } => Attempt::Transport(*kind),
+        }
+    }
+
+    fn transport(err: &reqwest::Error) -> Reply {
+        Reply::Transport {
+            kind: classify(err),
+            message: cut(&error_chain(err), MESSAGE_LIMIT),
+        }
+    }
+}
+
 /// The parts of an answer the client uses, read in full.
 struct Answer {
     status: u16,
@@ -610,19 +892,116 @@ struct Answer {
     body: Vec<u8>,
 }
 
-fn read_answer(response: Response) -> Result<Answer, reqwest::Error> {
+/// The `object` of an answer, read without the rest.
+#[derive(serde::Deserialize)]
+struct Head {
+    #[serde(default)]
+    object: Option<String>,
+}
+
+/// Reads an answer, at most [`BODY_CAP`] of it, and checks that it is one
+/// the API gives for a request that expects `expected`.
+fn read_answer(mut response: Response, expected: &str) -> Reply {
     let status = response.status().as_u16();
+    if response.status().is_redirection() {
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .map(|v| redact_url(&String::from_utf8_lossy(v.as_bytes())))
+            .unwrap_or_else(|| "nowhere".to_owned());
+        return protocol(
+            status,
+            format!(
+                "a redirect to {}; the Gigs API does not redirect, and simboard follows none",
+                cut(&location, MESSAGE_LIMIT)
+            ),
+        );
+    }
     let retry_after = response
         .headers()
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-    let body = response.bytes()?.to_vec();
-    Ok(Answer {
+    let over = || protocol(status, format!("a body over {} MiB", BODY_CAP >> 20));
+    if response.content_length().is_some_and(|n| n > BODY_CAP) {
+        return over();
+    }
+    let mut body = Vec::new();
+    if let Err(err) = (&mut response).take(BODY_CAP + 1).read_to_end(&mut body) {
+        return read_failure(err);
+    }
+    if body.len() as u64 > BODY_CAP {
+        return over();
+    }
+    let answer = Answer {
         status,
         retry_after,
         body,
-    })
+    };
+    match check_object(&answer, expected) {
+        Some(message) => protocol(status, message),
+        None => Reply::Answer(answer),
+    }
+}
+
+/// Why an answer is not the one the API gives, if it is not: a 2xx must hold
+/// the `object` asked for, and a final 4xx a Gigs error object (a 4xx from
+/// something in between must not read as "not found"). The statuses that are
+/// retried, 401 and 403 are taken whatever their body.
+fn check_object(answer: &Answer, expected: &str) -> Option<String> {
+    let success = (200..300).contains(&answer.status);
+    if !success && (retry::is_retryable_status(answer.status) || matches!(answer.status, 401 | 403))
+    {
+        return None;
+    }
+    let wanted = if success { expected } else { "error" };
+    let head: Option<Head> = serde_json::from_slice(&answer.body).ok();
+    let found = head.and_then(|h| h.object);
+    match found.as_deref() {
+        Some(object) if object == wanted => None,
+        Some("error") => {
+            let body: ErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
+            Some(format!(
+                "an error object where a {wanted} was expected ({}: {})",
+                cut(body.kind.as_deref().unwrap_or(""), 100),
+                cut(body.message.as_deref().unwrap_or(""), MESSAGE_LIMIT)
+            ))
+        }
+        Some(object) => Some(format!(
+            "a {} where a {wanted} was expected",
+            cut(object, 100)
+        )),
+        None => Some(format!(
+            "no JSON object where a {wanted} was expected: {}",
+            snippet(&answer.body)
+        )),
+    }
+}
+
+fn protocol(status: u16, message: String) -> Reply {
+    Reply::Protocol { status, message }
+}
+
+/// A body that could not be read to its end: the connection broke or timed
+/// out in the middle.
+fn read_failure(err: std::io::Error) -> Reply {
+    let kind = match err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<reqwest::Error>())
+    {
+        Some(err) => classify(err),
+        None if err.kind() == std::io::ErrorKind::TimedOut => Transport::Timeout,
+        // The request was sent: it may have acted.
+        None => Transport::Broken,
+    };
+    let kind = match kind {
+        Transport::Connect => Transport::Broken,
+        other => other,
+    };
+    Reply::Transport {
+        kind,
+        message: cut(&error_chain(&err), MESSAGE_LIMIT),
+    }
 }
 
 fn classify(err: &reqwest::Error) -> Transport {
@@ -652,12 +1031,73 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// The start of a body that is not a Gigs error object, for the message.
 fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    match text.char_indices().nth(200) {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4 * MESSAGE_LIMIT)]);
+    cut(text.trim(), 200)
+}
+
+/// At most `max` characters of `text`, with `…` when some were cut.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),
     }
+}
+
+/// `url` with the password of its user part, if any, replaced by `***`, so
+/// that an `--api-url` of `https://me:secret@host` can be printed. Works on
+/// text that is not a valid URL too.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let user = rest[..at].split(':').next().unwrap_or("");
+    format!("{}{user}:***{}", &url[..scheme_end], &rest[at..])
+}
+
+/// `950 ms`, `12 s`, `15 min`, `3.5 h`: a wait, for people.
+pub fn describe_wait(wait: Duration) -> String {
+    let secs = wait.as_secs_f64();
+    if secs < 1.0 {
+        format!("{} ms", wait.as_millis())
+    } else if secs < 120.0 {
+        format!("{secs:.0} s")
+    } else if secs < 2.0 * 3600.0 {
+        format!("{:.0} min", secs / 60.0)
+    } else {
+        format!("{:.1} h", secs / 3600.0)
+    }
+}
+
+/// The `object` an endpoint answers with: the chokepoint checks it, so that
+/// an error object with status 200, or a list where one object was expected,
+/// is a protocol error and never an empty list or a "not found".
+pub trait Expected {
+    const OBJECT: &'static str;
+}
+
+impl<T> Expected for List<T> {
+    const OBJECT: &'static str = "list";
+}
+
+impl Expected for Plan {
+    const OBJECT: &'static str = "plan";
+}
+
+impl Expected for Sim {
+    const OBJECT: &'static str = "sim";
+}
+
+impl Expected for User {
+    const OBJECT: &'static str = "user";
+}
+
+impl Expected for Subscription {
+    const OBJECT: &'static str = "subscription";
 }
 
 /// Every status of a subscription that holds its SIM, as the comma list the
@@ -730,9 +1170,11 @@ mod tests {
             project: "p".into(),
             token: Token::new("t".into()),
             max_retries: 5,
+            max_wait: Duration::from_secs(7200),
             rate: None,
             connections: 1,
             log: None,
+            notice: None,
         })
         .unwrap();
         client.give_up_when(&INTERRUPTED);
@@ -753,6 +1195,51 @@ mod tests {
     fn snippets_are_short() {
         assert_eq!(snippet(b"  <html>  "), "<html>");
         assert_eq!(snippet("é".repeat(300).as_bytes()).chars().count(), 201);
+        assert_eq!(cut("abcdef", 3), "abc…");
+        assert_eq!(cut("abc", 3), "abc");
+    }
+
+    #[test]
+    fn passwords_in_urls_are_hidden() {
+        assert_eq!(
+            redact_url("https://me:s3cret@api.example/x?y=@"),
+            "https://me:***@api.example/x?y=@"
+        );
+        assert_eq!(redact_url("http://a:b:c@h"), "http://a:***@h");
+        assert_eq!(
+            redact_url("https://api.gigs.com/p@x"),
+            "https://api.gigs.com/p@x"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn an_answer_must_hold_the_object_asked_for() {
+        let answer = |status, body: &str| Answer {
+            status,
+            retry_after: None,
+            body: body.as_bytes().to_vec(),
+        };
+        let list = r#"{"object":"list","items":[]}"#;
+        assert_eq!(check_object(&answer(200, list), "list"), None);
+        let error = r#"{"object":"error","type":"internal","message":"oops"}"#;
+        let why = check_object(&answer(200, error), "list").unwrap();
+        assert!(
+            why.contains("error object") && why.contains("oops"),
+            "{why}"
+        );
+        let why = check_object(&answer(200, list), "sim").unwrap();
+        assert_eq!(why, "a list where a sim was expected");
+        assert!(check_object(&answer(200, "<html>"), "sim").is_some());
+        assert!(check_object(&answer(200, r#"{"id":"sim_1"}"#), "sim").is_some());
+        // A final 4xx must be the API's error object; a 404 from a proxy is not
+        // "not found".
+        assert_eq!(check_object(&answer(404, error), "sim"), None);
+        assert!(check_object(&answer(404, "<html>Not Found</html>"), "sim").is_some());
+        // Retried statuses and refusals of the token are taken as they are.
+        for status in [401, 403, 429, 500, 503] {
+            assert_eq!(check_object(&answer(status, ""), "sim"), None, "{status}");
+        }
     }
 
     #[test]

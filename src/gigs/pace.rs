@@ -33,6 +33,20 @@
 //! needs `sqrt(2·B/(0.005·r))` ≈ 20 s more to empty a bucket of 100, so a long
 //! run sees one 429 about every half minute: a 3% loss.
 //!
+//! # Storms, and coming back from them
+//!
+//! A 429 with no answer at all since the previous one (a storm: the server
+//! refuses everything, whatever the pace) measures nothing; the pace is halved
+//! (down to a floor of 0.5/s), so that a server that stays closed is not
+//! hammered the moment each pause ends. The last rate measured from answers
+//! is kept as the *ceiling*, and a pace below it doubles every half second
+//! (slow start, as TCP does after a loss) until it is back there; only above
+//! the ceiling does the 0.5%/s probe apply. From the floor to 1,000/s is 11
+//! doublings, 5.5 s: within 10 s of the storm's last 429 (1 s of
+//! `Retry-After`, then the climb) the run is back at its earlier pace. A limit
+//! that really dropped meanwhile is met by the next 429, which has answers
+//! behind it and so sets a new, lower ceiling.
+//!
 //! A 429 that answers a request sent *before* the current pause began belongs
 //! to the same burst (it was in flight): it may lengthen the pause but teaches
 //! nothing new.
@@ -43,7 +57,21 @@ use std::time::{Duration, Instant};
 /// The learnt rate grows by this share of itself per second without a 429.
 const PROBE_PER_SECOND: f64 = 0.005;
 /// Never pace slower than this, whatever was learnt.
-const MIN_RATE: f64 = 0.5;
+pub const MIN_RATE: f64 = 0.5;
+/// Below the ceiling, the pace doubles in this time.
+const RECOVERY_DOUBLING: f64 = 0.5;
+/// A pause longer than this is announced on stderr, even without `-v`.
+pub const ANNOUNCE_WAIT: Duration = Duration::from_secs(10);
+
+/// Why [`Pacer::acquire`] gave no turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// The run was interrupted while the worker waited.
+    Interrupted,
+    /// Everyone is paused (a `Retry-After`) for this long from now, which
+    /// ends after the caller's deadline.
+    PastDeadline(Duration),
+}
 
 #[derive(Debug)]
 pub struct Pacer {
@@ -61,6 +89,9 @@ struct State {
     burst_began: Option<Instant>,
     /// The learnt rate and when it was set (the probe grows from there).
     learnt: Option<(f64, Instant)>,
+    /// The last rate measured from answers: what a storm's halvings climb
+    /// back to quickly.
+    ceiling: Option<f64>,
     /// Requests answered with anything but 429, i.e. tokens the server spent.
     answered: u64,
     /// The first request; the origin of the unanchored estimate.
@@ -80,6 +111,7 @@ impl Pacer {
                 paused_until: now,
                 burst_began: None,
                 learnt: None,
+                ceiling: None,
                 answered: 0,
                 started: None,
                 anchor: None,
@@ -93,17 +125,22 @@ impl Pacer {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for this worker's turn, and returns the moment it was given;
-    /// `None` when `interrupted` turned true while it waited (it is asked
-    /// between short naps, so a long pause never holds up a Ctrl-C).
-    pub fn acquire(&self, interrupted: &dyn Fn() -> bool) -> Option<Instant> {
+    /// Waits for this worker's turn, and returns the moment it was given.
+    /// Gives up when `interrupted` turns true while it waits (it is asked
+    /// between short naps, so a long pause never holds up a Ctrl-C), and at
+    /// once when everyone is paused past `deadline`.
+    pub fn acquire(
+        &self,
+        deadline: Option<Instant>,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<Instant, Held> {
         loop {
             let now = Instant::now();
             let slot = {
                 let mut s = self.lock();
                 s.started.get_or_insert(now);
                 if s.paused_until > now {
-                    Err(s.paused_until - now)
+                    Err(s.paused_until)
                 } else {
                     let slot = s.next_slot.max(now);
                     let rate = self.rate_at(&s, slot);
@@ -114,24 +151,21 @@ impl Pacer {
                     Ok(slot)
                 }
             };
-            match slot {
-                Err(pause) => {
-                    if !nap(pause, interrupted) {
-                        return None;
-                    }
+            let wait_until = match slot {
+                Err(until) if deadline.is_some_and(|d| until > d) => {
+                    return Err(Held::PastDeadline(until - now));
                 }
-                Ok(slot) => {
-                    let wait = slot.saturating_duration_since(Instant::now());
-                    if wait.is_zero() {
-                        return Some(slot);
-                    }
-                    if !nap(wait, interrupted) {
-                        return None;
-                    }
-                    // A 429 may have paused everyone while this one slept.
-                    if self.lock().paused_until <= Instant::now() {
-                        return Some(slot);
-                    }
+                Err(until) => until,
+                Ok(slot) => slot,
+            };
+            let wait = wait_until.saturating_duration_since(Instant::now());
+            if !wait.is_zero() && !nap(wait, interrupted) {
+                return Err(Held::Interrupted);
+            }
+            // A 429 may have paused everyone while this one slept.
+            if let Ok(slot) = slot {
+                if self.lock().paused_until <= Instant::now() {
+                    return Ok(slot);
                 }
             }
         }
@@ -139,10 +173,9 @@ impl Pacer {
 
     /// The pace at `at`: the lower of the cap and the (probed) learnt rate.
     fn rate_at(&self, s: &State, at: Instant) -> Option<f64> {
-        let learnt = s.learnt.map(|(rate, since)| {
-            let secs = at.saturating_duration_since(since).as_secs_f64();
-            rate * (1.0 + PROBE_PER_SECOND * secs)
-        });
+        let learnt = s
+            .learnt
+            .map(|(rate, since)| probe(rate, s.ceiling, at.saturating_duration_since(since)));
         match (self.cap, learnt) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -155,13 +188,22 @@ impl Pacer {
     }
 
     /// A 429 for a request sent at `sent`; everyone waits `wait` from now.
-    pub fn refused(&self, sent: Instant, wait: Duration) {
-        let now = Instant::now();
+    /// Returns the pause to announce, if this refusal began or lengthened a
+    /// pause beyond [`ANNOUNCE_WAIT`] (once per pause, not once per worker).
+    pub fn refused(&self, sent: Instant, wait: Duration) -> Option<Duration> {
+        self.refused_at(Instant::now(), sent, wait)
+    }
+
+    fn refused_at(&self, now: Instant, sent: Instant, wait: Duration) -> Option<Duration> {
         let mut s = self.lock();
-        s.paused_until = s.paused_until.max(now + wait);
+        let until = now.checked_add(wait).unwrap_or(now + MAX_INTERVAL);
+        let before = s.paused_until;
+        s.paused_until = before.max(until);
         s.next_slot = s.next_slot.max(s.paused_until);
+        let announce =
+            (wait > ANNOUNCE_WAIT && until > before.max(now) + ANNOUNCE_WAIT).then_some(wait);
         if s.burst_began.is_some_and(|began| sent < began) {
-            return;
+            return announce;
         }
         s.burst_began = Some(now);
         let (since, before, factor) = match s.anchor {
@@ -175,16 +217,52 @@ impl Pacer {
             // The pause is part of the next interval, so the probe starts
             // when it ends.
             s.learnt = Some((rate, s.paused_until));
-        } else if let Some((rate, _)) = s.learnt {
-            s.learnt = Some(((rate / 2.0).max(MIN_RATE), s.paused_until));
+            s.ceiling = Some(rate);
+        } else if let Some((rate, since)) = s.learnt {
+            // A storm: halve what the pace had reached, not what it began at.
+            let reached = probe(rate, s.ceiling, now.saturating_duration_since(since));
+            s.learnt = Some(((reached / 2.0).max(MIN_RATE), s.paused_until));
         }
         s.anchor = Some((now, s.answered));
+        announce
     }
 
     /// The pace learnt so far, for the summary.
     pub fn learnt_rate(&self) -> Option<f64> {
         let s = self.lock();
         self.rate_at(&s, Instant::now())
+    }
+}
+
+/// The pace `elapsed` after a rate was set: doubling every
+/// [`RECOVERY_DOUBLING`] up to the ceiling, and beyond it (or without one)
+/// growing by [`PROBE_PER_SECOND`].
+fn probe(rate: f64, ceiling: Option<f64>, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    match ceiling {
+        Some(ceiling) if ceiling > rate && rate > 0.0 => {
+            let climb = RECOVERY_DOUBLING * (ceiling / rate).log2();
+            if secs < climb {
+                rate * 2f64.powf(secs / RECOVERY_DOUBLING)
+            } else {
+                ceiling * (1.0 + PROBE_PER_SECOND * (secs - climb))
+            }
+        }
+        _ => rate * (1.0 + PROBE_PER_SECOND * secs),
+    }
+}
+
+/// A pace for people: never "0" (a pace is at least [`MIN_RATE`]), one
+/// decimal below 10/s, whole numbers above.
+pub fn describe_rate(rate: f64) -> String {
+    if !rate.is_finite() {
+        return "unlimited".to_owned();
+    }
+    if rate < 10.0 {
+        let tenths = (rate * 10.0).round().max(1.0);
+        format!("{:.1}", tenths / 10.0)
+    } else {
+        format!("{rate:.0}")
     }
 }
 
@@ -234,7 +312,7 @@ mod tests {
         let pacer = Pacer::new(None);
         let start = Instant::now();
         for _ in 0..100 {
-            pacer.acquire(&|| false);
+            pacer.acquire(None, &|| false).unwrap();
         }
         assert!(start.elapsed() < Duration::from_millis(50));
         assert_eq!(pacer.learnt_rate(), None);
@@ -245,7 +323,7 @@ mod tests {
         let pacer = Pacer::new(Some(200.0));
         let start = Instant::now();
         for _ in 0..11 {
-            pacer.acquire(&|| false);
+            pacer.acquire(None, &|| false).unwrap();
         }
         // Ten intervals of 5 ms.
         assert!(
@@ -258,14 +336,14 @@ mod tests {
     #[test]
     fn an_interruption_ends_a_long_pause_at_once() {
         let pacer = Pacer::new(None);
-        let sent = pacer.acquire(&|| false).unwrap();
+        let sent = pacer.acquire(None, &|| false).unwrap();
         pacer.answered();
         pacer.refused(sent, Duration::from_secs(3600));
         let start = Instant::now();
         let asked = std::sync::atomic::AtomicU32::new(0);
         // Interrupted at the second look: the pause is left within a nap.
         let interrupted = || asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1;
-        assert_eq!(pacer.acquire(&interrupted), None);
+        assert_eq!(pacer.acquire(None, &interrupted), Err(Held::Interrupted));
         assert!(
             start.elapsed() < Duration::from_secs(2),
             "{:?}",
@@ -286,14 +364,14 @@ mod tests {
         // and does not panic.
         let pacer = Pacer::new(Some(1e-25));
         let start = Instant::now();
-        pacer.acquire(&|| false);
+        pacer.acquire(None, &|| false).unwrap();
         assert!(start.elapsed() < Duration::from_secs(1));
     }
 
     #[test]
     fn a_refusal_pauses_everyone_and_learns_a_rate() {
         let pacer = Pacer::new(None);
-        let sent = pacer.acquire(&|| false).unwrap();
+        let sent = pacer.acquire(None, &|| false).unwrap();
         for _ in 0..50 {
             pacer.answered();
         }
@@ -302,14 +380,14 @@ mod tests {
         let learnt = pacer.learnt_rate().expect("a rate is learnt");
         assert!(learnt > 10.0, "{learnt}");
         let before = Instant::now();
-        pacer.acquire(&|| false);
+        pacer.acquire(None, &|| false).unwrap();
         assert!(before.elapsed() >= Duration::from_millis(25));
     }
 
     #[test]
     fn refusals_in_flight_belong_to_the_same_burst() {
         let pacer = Pacer::new(None);
-        let sent = pacer.acquire(&|| false).unwrap();
+        let sent = pacer.acquire(None, &|| false).unwrap();
         for _ in 0..10 {
             pacer.answered();
         }
@@ -327,7 +405,7 @@ mod tests {
     #[test]
     fn the_anchored_estimate_is_the_refill_rate() {
         let pacer = Pacer::new(None);
-        let sent = pacer.acquire(&|| false).unwrap();
+        let sent = pacer.acquire(None, &|| false).unwrap();
         pacer.answered();
         pacer.refused(sent, Duration::ZERO);
         // 40 answers over ~100 ms between two 429s: about 400/s, paced at 95%.
@@ -336,7 +414,7 @@ mod tests {
             pacer.answered();
         }
         std::thread::sleep(Duration::from_millis(100));
-        let sent = pacer.acquire(&|| false).unwrap();
+        let sent = pacer.acquire(None, &|| false).unwrap();
         let elapsed = anchor.elapsed().as_secs_f64();
         pacer.refused(sent, Duration::ZERO);
         let learnt = pacer.learnt_rate().unwrap();
@@ -345,5 +423,70 @@ mod tests {
             (learnt - expected).abs() / expected < 0.1,
             "{learnt} vs {expected}"
         );
+    }
+
+    #[test]
+    fn a_pause_past_the_deadline_gives_up_at_once() {
+        let pacer = Pacer::new(None);
+        let sent = pacer.acquire(None, &|| false).unwrap();
+        pacer.refused(sent, Duration::from_secs(3600));
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(60);
+        match pacer.acquire(Some(deadline), &|| false) {
+            Err(Held::PastDeadline(left)) => assert!(left > Duration::from_secs(3500), "{left:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_long_pause_is_announced_once() {
+        let pacer = Pacer::new(None);
+        let sent = pacer.acquire(None, &|| false).unwrap();
+        assert_eq!(pacer.refused(sent, Duration::from_secs(5)), None, "short");
+        assert_eq!(
+            pacer.refused(sent, Duration::from_secs(60)),
+            Some(Duration::from_secs(60))
+        );
+        // The other workers refused in the same moment add nothing new.
+        assert_eq!(pacer.refused(sent, Duration::from_secs(60)), None);
+        assert_eq!(
+            pacer.refused(sent, Duration::from_secs(600)),
+            Some(Duration::from_secs(600)),
+            "a much longer pause is news"
+        );
+    }
+
+    #[test]
+    fn after_a_storm_the_pace_is_back_within_ten_seconds() {
+        let pacer = Pacer::new(None);
+        let t0 = Instant::now();
+        pacer.lock().started = Some(t0);
+        // A first 429 anchors; 1,000 answers over the next 10 s measure 95/s.
+        pacer.refused_at(t0, t0, Duration::ZERO);
+        pacer.lock().answered += 1000;
+        let calm = t0 + Duration::from_secs(10);
+        pacer.refused_at(calm, calm, Duration::ZERO);
+        let before = pacer.rate_at(&pacer.lock(), calm).unwrap();
+        assert!((before - 95.0).abs() < 0.01, "{before}");
+        // Ten seconds of nothing but 429s, each a new burst after a 1 s pause.
+        let mut last = calm;
+        for i in 1..=10 {
+            last = calm + Duration::from_secs(i);
+            pacer.refused_at(last, last, Duration::from_secs(1));
+        }
+        let at = |secs: f64| pacer.rate_at(&pacer.lock(), last + Duration::from_secs_f64(secs));
+        let floor = at(1.0).unwrap();
+        assert!(floor <= 1.0, "the storm slowed the pace: {floor}");
+        assert!(at(10.0).unwrap() >= 0.9 * before, "{:?}", at(10.0));
+        assert!(at(1000.0).unwrap() > before, "then it probes above");
+    }
+
+    #[test]
+    fn a_pace_is_never_described_as_zero() {
+        assert_eq!(describe_rate(MIN_RATE), "0.5");
+        assert_eq!(describe_rate(0.01), "0.1");
+        assert_eq!(describe_rate(9.96), "10.0");
+        assert_eq!(describe_rate(95.4), "95");
     }
 }

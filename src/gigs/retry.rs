@@ -1,13 +1,26 @@
 //! Whether to send a request again, as a pure function of what happened to
-//! the last attempt and how many retries were already spent.
+//! the last attempt and what the request has spent so far ([`Spent`]).
 //!
-//! Retried: connection errors, timeouts and other transport failures, and the
-//! statuses 408, 429, 500, 502, 503 and 504. Every other status is final (a
-//! 4xx means the request itself is wrong, and sending it again cannot help).
+//! Retried: connection errors, timeouts and other transport failures, the
+//! statuses 408, 429, 500, 502, 503 and 504, and answers that break the
+//! protocol (a redirect, a body over the cap, an object that is not the one
+//! asked for: [`Attempt::Protocol`]), which are treated like a 5xx. Every
+//! other status is final (a 4xx means the request itself is wrong, and
+//! sending it again cannot help).
+//!
+//! Two budgets, because a 429 is "slow down", not "fail":
+//! - `--max-retries` counts failures: transport errors, 408, 5xx and protocol
+//!   errors. A 429 does not use it up.
+//! - `--max-wait` bounds the whole request, 429s included: a wait that would
+//!   end after the request's deadline is not waited; the request stops
+//!   at once, so a `Retry-After` of days fails fast instead of hanging.
+//!
 //! The wait is the server's `Retry-After` when it gives one, else an
 //! exponential backoff with "equal jitter": half of the doubled step is fixed,
 //! the other half random, so that workers refused together do not come back
-//! together, yet none comes back at once.
+//! together, yet none comes back at once. A 429 without `Retry-After` backs off
+//! on its own, shorter scale ([`Policy::refusal_cap`]): the limit of a token
+//! bucket refills within a second or two, and a long step would idle the run.
 //!
 //! A create sent without an `Idempotency-Key` is not safe to send twice: when
 //! an attempt *may have landed* (the request left and no clear refusal came
@@ -21,6 +34,8 @@
 //! - 408 and every retryable 5xx (500, 502, 503, 504): a gateway may answer
 //!   them after the server acted, and the API does not document which of them
 //!   come before any processing, so none is trusted to;
+//! - a protocol error: a 200 with the wrong body may follow a create that
+//!   was made;
 //! - not a 429 (the limit is checked before anything is done) and not a
 //!   connection that could not be opened (nothing was sent).
 //!
@@ -39,6 +54,9 @@ pub enum Attempt {
     },
     /// No answer: the connection could not be made, broke, or timed out.
     Transport(Transport),
+    /// An answer that is not one the API gives: a redirect, a body over the
+    /// cap, or a JSON object other than the one asked for.
+    Protocol,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,11 +82,25 @@ pub enum Resend {
 pub enum Decision {
     /// Give the last answer (or error) to the caller.
     Stop,
+    /// The wait asked for (or the next backoff) ends after the request's
+    /// `--max-wait` deadline: give up now rather than wait for nothing.
+    OutOfTime(Duration),
     /// Send the same request again after this wait.
     RetryAfter(Duration),
     /// The attempt may have landed: give the error to the caller, which
     /// checks for its effect and may send again after this wait.
     Check(Duration),
+}
+
+/// What one request has spent so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spent {
+    /// Retries after failures (not after 429s): the `--max-retries` budget.
+    pub retries: u32,
+    /// 429s answered to this request so far (the step of their backoff).
+    pub refusals: u32,
+    /// Time left before the request's `--max-wait` deadline.
+    pub left: Duration,
 }
 
 /// The knobs of [`decide`].
@@ -80,6 +112,8 @@ pub struct Policy {
     pub base: Duration,
     /// No backoff step is longer than this.
     pub cap: Duration,
+    /// No backoff step after a 429 without `Retry-After` is longer than this.
+    pub refusal_cap: Duration,
 }
 
 impl Policy {
@@ -88,6 +122,7 @@ impl Policy {
             max_retries,
             base: Duration::from_millis(200),
             cap: Duration::from_secs(10),
+            refusal_cap: Duration::from_secs(2),
         }
     }
 }
@@ -104,13 +139,15 @@ pub fn may_have_landed(attempt: Attempt) -> bool {
         Attempt::Answered { status, .. } => status == 408 || status >= 500,
         Attempt::Transport(Transport::Connect) => false,
         Attempt::Transport(Transport::Timeout | Transport::Broken) => true,
+        Attempt::Protocol => true,
     }
 }
 
-/// Decides after attempt number `retries_done + 1`. `jitter` is in `0..1`.
+/// Decides after an attempt, given what the request has `spent` (this
+/// attempt not yet counted). `jitter` is in `0..1`.
 pub fn decide(
     attempt: Attempt,
-    retries_done: u32,
+    spent: Spent,
     resend: Resend,
     policy: &Policy,
     jitter: f64,
@@ -119,14 +156,28 @@ pub fn decide(
         Attempt::Answered { status, .. } if !is_retryable_status(status) => {
             return Decision::Stop;
         }
+        Attempt::Answered {
+            status: 429,
+            retry_after,
+        } => {
+            let wait =
+                retry_after.unwrap_or_else(|| refusal_backoff(spent.refusals, policy, jitter));
+            return if wait > spent.left {
+                Decision::OutOfTime(wait)
+            } else {
+                Decision::RetryAfter(wait)
+            };
+        }
         Attempt::Answered { retry_after, .. } => retry_after,
-        Attempt::Transport(_) => None,
+        Attempt::Transport(_) | Attempt::Protocol => None,
     };
-    if retries_done >= policy.max_retries {
+    if spent.retries >= policy.max_retries {
         return Decision::Stop;
     }
-    let wait = retry_after.unwrap_or_else(|| backoff(retries_done, policy, jitter));
-    if resend == Resend::CheckFirst && may_have_landed(attempt) {
+    let wait = retry_after.unwrap_or_else(|| backoff(spent.retries, policy, jitter));
+    if wait > spent.left {
+        Decision::OutOfTime(wait)
+    } else if resend == Resend::CheckFirst && may_have_landed(attempt) {
         Decision::Check(wait)
     } else {
         Decision::RetryAfter(wait)
@@ -135,17 +186,25 @@ pub fn decide(
 
 /// `base · 2^n`, capped, of which the upper half is random.
 pub fn backoff(retries_done: u32, policy: &Policy, jitter: f64) -> Duration {
-    let step = policy
-        .base
-        .saturating_mul(1u32 << retries_done.min(16))
-        .min(policy.cap);
+    jittered_step(retries_done, policy.base, policy.cap, jitter)
+}
+
+/// The wait after the `n+1`th 429 without `Retry-After`: the same doubling,
+/// capped at [`Policy::refusal_cap`].
+pub fn refusal_backoff(refusals: u32, policy: &Policy, jitter: f64) -> Duration {
+    jittered_step(refusals, policy.base, policy.refusal_cap, jitter)
+}
+
+fn jittered_step(n: u32, base: Duration, cap: Duration, jitter: f64) -> Duration {
+    let step = base.saturating_mul(1u32 << n.min(16)).min(cap);
     let jitter = jitter.clamp(0.0, 1.0);
     step / 2 + step.mul_f64(jitter / 2.0)
 }
 
-/// The longest `Retry-After` honoured: a larger one (or a date years ahead)
-/// is taken as this, so that a broken header cannot stall a run for ever.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// The longest `Retry-After` read: a larger one (or a date years ahead) is
+/// taken as this. It only keeps instants from overflowing: `--max-wait`
+/// decides how long a request really waits.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Reads a `Retry-After` value: whole seconds, or an HTTP date (a date in the
 /// past means "now"), at most [`MAX_RETRY_AFTER`]. `None` for anything else.
@@ -176,6 +235,15 @@ mod tests {
         Policy::new(5)
     }
 
+    /// `retries` spent, no 429 yet, and a quarter of an hour left.
+    fn spent(retries: u32) -> Spent {
+        Spent {
+            retries,
+            refusals: 0,
+            left: Duration::from_secs(900),
+        }
+    }
+
     fn status(status: u16) -> Attempt {
         Attempt::Answered {
             status,
@@ -187,7 +255,7 @@ mod tests {
     fn final_statuses_stop_at_once() {
         for s in [200, 201, 400, 401, 403, 404, 409, 422] {
             assert_eq!(
-                decide(status(s), 0, Resend::CheckFirst, &policy(), 0.5),
+                decide(status(s), spent(0), Resend::CheckFirst, &policy(), 0.5),
                 Decision::Stop,
                 "{s}"
             );
@@ -208,7 +276,7 @@ mod tests {
             Attempt::Transport(Transport::Broken),
         ] {
             assert_eq!(
-                decide(attempt, 0, Resend::Safe, &policy(), 0.0),
+                decide(attempt, spent(0), Resend::Safe, &policy(), 0.0),
                 Decision::RetryAfter(Duration::from_millis(100)),
                 "{attempt:?}"
             );
@@ -219,15 +287,15 @@ mod tests {
     fn retries_stop_after_the_limit() {
         for resend in [Resend::Safe, Resend::CheckFirst] {
             assert_ne!(
-                decide(status(503), 4, resend, &policy(), 0.0),
+                decide(status(503), spent(4), resend, &policy(), 0.0),
                 Decision::Stop
             );
             assert_eq!(
-                decide(status(503), 5, resend, &policy(), 0.0),
+                decide(status(503), spent(5), resend, &policy(), 0.0),
                 Decision::Stop
             );
             assert_eq!(
-                decide(status(503), 0, resend, &Policy::new(0), 0.0),
+                decide(status(503), spent(0), resend, &Policy::new(0), 0.0),
                 Decision::Stop
             );
         }
@@ -251,7 +319,7 @@ mod tests {
             retry_after: Some(Duration::from_secs(3)),
         };
         assert_eq!(
-            decide(refused, 0, Resend::Safe, &policy(), 0.9),
+            decide(refused, spent(0), Resend::Safe, &policy(), 0.9),
             Decision::RetryAfter(Duration::from_secs(3))
         );
     }
@@ -269,7 +337,7 @@ mod tests {
         ] {
             assert!(may_have_landed(attempt), "{attempt:?}");
             assert_eq!(
-                decide(attempt, 1, Resend::CheckFirst, &policy(), 0.0),
+                decide(attempt, spent(1), Resend::CheckFirst, &policy(), 0.0),
                 Decision::Check(Duration::from_millis(200)),
                 "{attempt:?}"
             );
@@ -286,12 +354,109 @@ mod tests {
             assert!(!may_have_landed(attempt), "{attempt:?}");
             assert!(
                 matches!(
-                    decide(attempt, 0, Resend::CheckFirst, &policy(), 0.0),
+                    decide(attempt, spent(0), Resend::CheckFirst, &policy(), 0.0),
                     Decision::RetryAfter(_)
                 ),
                 "{attempt:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_429_does_not_use_up_the_retries() {
+        let refused = Attempt::Answered {
+            status: 429,
+            retry_after: Some(Duration::from_secs(1)),
+        };
+        for retries in [0, 5, 50] {
+            assert_eq!(
+                decide(refused, spent(retries), Resend::CheckFirst, &policy(), 0.0),
+                Decision::RetryAfter(Duration::from_secs(1)),
+                "{retries}"
+            );
+        }
+        assert_eq!(
+            decide(refused, spent(0), Resend::Safe, &Policy::new(0), 0.0),
+            Decision::RetryAfter(Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn a_wait_past_the_deadline_is_not_waited() {
+        let asked = |secs| Attempt::Answered {
+            status: 429,
+            retry_after: Some(Duration::from_secs(secs)),
+        };
+        let left = |secs| Spent {
+            left: Duration::from_secs(secs),
+            ..spent(0)
+        };
+        assert_eq!(
+            decide(asked(999_999), left(900), Resend::Safe, &policy(), 0.0),
+            Decision::OutOfTime(Duration::from_secs(999_999))
+        );
+        assert_eq!(
+            decide(asked(30), left(30), Resend::Safe, &policy(), 0.0),
+            Decision::RetryAfter(Duration::from_secs(30)),
+            "a wait that ends at the deadline is waited"
+        );
+        let unavailable = Attempt::Answered {
+            status: 503,
+            retry_after: Some(Duration::from_secs(60)),
+        };
+        assert_eq!(
+            decide(unavailable, left(59), Resend::CheckFirst, &policy(), 0.0),
+            Decision::OutOfTime(Duration::from_secs(60))
+        );
+        // With nothing left, even a backoff is too long.
+        assert_eq!(
+            decide(status(500), left(0), Resend::Safe, &policy(), 0.0),
+            Decision::OutOfTime(Duration::from_millis(100))
+        );
+    }
+
+    #[test]
+    fn a_429_without_retry_after_backs_off_on_its_own_short_scale() {
+        let refused = status(429);
+        let after = |refusals| Spent {
+            refusals,
+            ..spent(3)
+        };
+        assert_eq!(
+            decide(refused, after(0), Resend::Safe, &policy(), 0.0),
+            Decision::RetryAfter(Duration::from_millis(100))
+        );
+        assert_eq!(
+            decide(refused, after(1), Resend::Safe, &policy(), 1.0),
+            Decision::RetryAfter(Duration::from_millis(400))
+        );
+        assert_eq!(
+            decide(refused, after(40), Resend::Safe, &policy(), 1.0),
+            Decision::RetryAfter(policy().refusal_cap)
+        );
+    }
+
+    #[test]
+    fn a_protocol_error_is_retried_like_a_5xx() {
+        assert!(may_have_landed(Attempt::Protocol));
+        assert_eq!(
+            decide(Attempt::Protocol, spent(0), Resend::Safe, &policy(), 0.0),
+            Decision::RetryAfter(Duration::from_millis(100))
+        );
+        assert_eq!(
+            decide(
+                Attempt::Protocol,
+                spent(1),
+                Resend::CheckFirst,
+                &policy(),
+                0.0
+            ),
+            Decision::Check(Duration::from_millis(200))
+        );
+        assert_eq!(
+            decide(Attempt::Protocol, spent(5), Resend::Safe, &policy(), 0.0),
+            Decision::Stop
+        );
     }
 
     #[test]
