@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use simboard::emulator::EmulatorConfig;
+use simboard::encoding::{self, Encoding};
 use simboard::iccid::CheckDigit;
 use simboard::manifest::ManifestOptions;
 use simboard::results;
@@ -53,7 +54,10 @@ pub enum Command {
 /// Options shared by every command that reads a manifest.
 #[derive(Debug, Args)]
 pub struct ManifestArgs {
-    /// The manifest: a CSV of ICCIDs, with a header row or one ICCID per line.
+    /// The manifest: a CSV of ICCIDs, with a header row or one ICCID per
+    /// line; a workbook (.xlsx, .xlsm, .xls, .ods); or a SIM vendor output
+    /// file (a `var_out:` line naming the columns). The content decides, not
+    /// the file's name.
     pub manifest: PathBuf,
     /// Where to write the result CSV; `-` for standard output.
     /// [default: <manifest stem>.results.csv beside the manifest]
@@ -63,6 +67,20 @@ pub struct ManifestArgs {
     /// [default: sniffed from the first line]
     #[arg(long, value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
+    /// The sheet of a workbook to read, by name or by number from 1.
+    /// [default: the first sheet]
+    #[arg(long, value_name = "NAME|N")]
+    pub sheet: Option<String>,
+    /// The manifest's text encoding: `utf-8`, `utf-16le`, `utf-16be`,
+    /// `windows-1252`, or any other WHATWG label (`latin1`, `shift_jis`, ...).
+    /// [default: UTF-8 or UTF-16 by their BOM, else UTF-8 when the text is
+    /// UTF-8, else windows-1252]
+    #[arg(long, value_name = "ENCODING", value_parser = parse_encoding)]
+    pub encoding: Option<&'static Encoding>,
+    /// Keep a column that looks like a SIM secret (Ki, OPc, PIN, PUK, ADM,
+    /// ...) in the results, when you know it is harmless. Repeat for more.
+    #[arg(long, value_name = "NAME")]
+    pub keep_column: Vec<String>,
     /// Accept ICCIDs whose Luhn check digit fails (for issuers that write a
     /// serial digit over it); such rows are valid, with a warning.
     #[arg(long)]
@@ -76,6 +94,9 @@ impl ManifestArgs {
     fn manifest_options(&self) -> ManifestOptions {
         ManifestOptions {
             delimiter: self.delimiter,
+            sheet: self.sheet.clone(),
+            encoding: self.encoding,
+            keep_columns: self.keep_column.clone(),
         }
     }
 
@@ -328,6 +349,12 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
             "{s:?} is not a delimiter: use `,`, `;`, `tab` or one other ASCII character"
         )),
     }
+}
+
+fn parse_encoding(s: &str) -> Result<&'static Encoding, String> {
+    encoding::for_label(s).ok_or_else(|| {
+        format!("{s:?} is not an encoding: use `utf-8`, `utf-16le`, `utf-16be` or `windows-1252`")
+    })
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {

@@ -116,6 +116,9 @@ pub enum Invalid {
     RoundedBySpreadsheet,
     /// The Luhn check fails.
     CheckDigit { expected: u8, found: u8 },
+    /// A workbook holds the ICCID as a number, not text: a spreadsheet keeps
+    /// 15 significant digits of a number, so the rest are already lost.
+    StoredAsNumber,
 }
 
 impl Invalid {
@@ -129,6 +132,7 @@ impl Invalid {
             Invalid::Prefix => "invalid_prefix",
             Invalid::RoundedBySpreadsheet => "rounded_by_spreadsheet",
             Invalid::CheckDigit { .. } => "invalid_check_digit",
+            Invalid::StoredAsNumber => "stored_as_number",
         }
     }
 }
@@ -159,6 +163,10 @@ impl fmt::Display for Invalid {
                 f,
                 "the Luhn check digit is {found} but {expected} was expected; \
                  check the ICCID for a mistyped digit"
+            ),
+            Invalid::StoredAsNumber => f.write_str(
+                "the workbook stores this ICCID as a number, which keeps only its first 15 \
+                 digits; format the column as text and enter the ICCIDs again",
             ),
         }
     }

@@ -3,7 +3,9 @@
 //! A supplier's manifest flows through one pipeline, one module per stage:
 //!
 //! 1. [`manifest`] reads the CSV as a stream (any delimiter, BOM, header or not),
-//!    keeping each row's line number;
+//!    keeping each row's line number; [`workbook`], [`encoding`] and [`vendor`]
+//!    let it read workbooks, text in other encodings and SIM vendor output
+//!    files, and [`secrets`] decides which columns it withholds;
 //! 2. [`iccid`] normalises and checks one cell (pure functions), and [`validate`]
 //!    runs that over the row stream in parallel, finds duplicates and keeps order;
 //! 3. [`gigs`] is the API client, and [`onboard`] takes one valid row through
@@ -16,6 +18,7 @@
 
 pub mod duplicates;
 pub mod emulator;
+pub mod encoding;
 pub mod exit;
 pub mod gigs;
 pub mod iccid;
@@ -25,5 +28,8 @@ pub mod progress;
 mod records;
 pub mod results;
 pub mod run;
+pub mod secrets;
 pub mod summary;
 pub mod validate;
+pub mod vendor;
+pub mod workbook;

@@ -15,14 +15,30 @@
 //!
 //! Problems that make the whole file unusable are a [`ManifestError`], whose
 //! message names the file and says what to do.
+//!
+//! What the file is, is decided by its content, never its name: a workbook
+//! ([`crate::workbook`], by its zip or OLE signature) is read sheet row by
+//! sheet row; text in another encoding than UTF-8 ([`crate::encoding`]) is
+//! converted as it is read, and so is a SIM vendor output file
+//! ([`crate::vendor`]), so both reach the CSV reader as UTF-8 CSV with the
+//! file's own line numbers. The header may sit below title rows: it is the
+//! first of the first [`HEADER_SEARCH_ROWS`] rows that names an ICCID column.
+//! Columns of SIM secrets ([`crate::secrets`]) are withheld: they are not
+//! among [`Manifest::other_columns`], the only columns carried anywhere.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use crate::encoding::{self, Decoding, Encoding};
 use crate::records::{self, Grow, Records, SliceRecords};
-use crate::results;
+use crate::workbook::{self, SheetRows, WorkbookError};
+use crate::{results, secrets, vendor};
+
+/// How many rows (blank ones aside) may come before the header: title rows,
+/// a supplier's name, a date.
+pub const HEADER_SEARCH_ROWS: usize = 10;
 
 /// The header names (compared after [`header_key`]) taken to mean "the ICCID",
 /// best first. Any other header that contains `iccid` comes next.
@@ -60,14 +76,22 @@ pub enum ManifestError {
     },
     #[error(
         "the manifest {path} is not UTF-8 text at line {line}; re-save it as UTF-8 \
-         (in a spreadsheet: \"CSV UTF-8\") and run again"
+         (in a spreadsheet: \"CSV UTF-8\") and run again, or name its encoding with \
+         --encoding (a CSV saved by Excel on Windows: --encoding windows-1252)"
     )]
     NotUtf8 { path: PathBuf, line: u64 },
     #[error(
-        "the manifest {path} is UTF-16 text; re-save it as UTF-8 \
-         (in a spreadsheet: \"CSV UTF-8\") and run again"
+        "the manifest {path} is UTF-16 text, but --encoding says otherwise; \
+         run again without --encoding"
     )]
     Utf16 { path: PathBuf },
+    #[error("cannot read the workbook {path}: {source}")]
+    Workbook {
+        path: PathBuf,
+        source: WorkbookError,
+    },
+    #[error("--sheet was given, but the manifest {path} is not a workbook; run again without it")]
+    NotAWorkbook { path: PathBuf },
     #[error("the manifest {path} is empty; it needs a header row with an iccid column, or one ICCID per line")]
     Empty { path: PathBuf },
     #[error(
@@ -96,6 +120,12 @@ const INPUT_BUFFER: usize = 256 * 1024;
 pub struct ManifestOptions {
     /// `--delimiter`: overrides the sniffed delimiter.
     pub delimiter: Option<u8>,
+    /// `--sheet`: the workbook's sheet, by name or number from 1.
+    pub sheet: Option<String>,
+    /// `--encoding`: overrides the guessed text encoding.
+    pub encoding: Option<&'static Encoding>,
+    /// `--keep-column`: secret-looking columns the user knows are harmless.
+    pub keep_columns: Vec<String>,
 }
 
 /// Read access to one row's cells, whether the row owns them ([`Row`]) or
@@ -112,6 +142,11 @@ pub trait Cells {
         // Rows are checked as UTF-8 before they are handed out, and cells
         // split at ASCII bytes, so this cannot fail.
         std::str::from_utf8(self.get_bytes(index)).unwrap_or_default()
+    }
+
+    /// True when a workbook holds the cell in column `index` as a number.
+    fn stored_as_number(&self, _index: usize) -> bool {
+        false
     }
 }
 
@@ -170,6 +205,9 @@ pub struct Row {
     bytes: Grow<u8>,
     /// Where each cell ends in `bytes`.
     ends: Grow<usize>,
+    /// Bit `i`: a workbook holds the cell in column `i` (of the first 64) as
+    /// a number.
+    numbers: u64,
 }
 
 impl Row {
@@ -235,6 +273,10 @@ impl Cells for Row {
 
     fn get_bytes(&self, index: usize) -> &[u8] {
         self.view().cell(index)
+    }
+
+    fn stored_as_number(&self, index: usize) -> bool {
+        index < 64 && self.numbers >> index & 1 == 1
     }
 }
 
@@ -333,10 +375,34 @@ impl<R: Read> Read for FinalNewline<R> {
     }
 }
 
+/// Bytes that the guesses of what a file is (workbook, encoding, vendor
+/// file, delimiter) look at.
+const HEAD_BYTES: u64 = 64 * 1024;
+
+/// `input`, with its first [`HEAD_BYTES`] read already, so that the first
+/// read hands out all of them: a pipe gives a few bytes at a time, and a
+/// guess must not change with how they trickle in.
+fn with_whole_head(mut input: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
+    let mut head = Vec::new();
+    input.by_ref().take(HEAD_BYTES).read_to_end(&mut head)?;
+    Ok(Box::new(io::Cursor::new(head).chain(input)))
+}
+
 /// An open manifest: its layout, and a reader positioned at its first data row.
 pub struct Manifest {
     path: PathBuf,
     records: Records<FinalNewline<BufReader<Box<dyn Read + Send>>>>,
+    /// The sheet a workbook's rows come from; `records` is then empty.
+    sheet: Option<SheetRows>,
+    /// The text encoding converted from (UTF-8: none).
+    encoding: &'static Encoding,
+    /// A SIM vendor output file, converted to CSV as it is read.
+    vendor: bool,
+    /// The lines of the title rows above the header, and the header's line.
+    title_lines: Vec<u64>,
+    header_line: u64,
+    /// The columns of SIM secrets, which go nowhere.
+    withheld: Vec<usize>,
     delimiter: u8,
     headers: Vec<String>,
     has_header: bool,
@@ -381,12 +447,27 @@ impl Manifest {
         options: &ManifestOptions,
     ) -> Result<Manifest, ManifestError> {
         let path = path.to_owned();
-        let mut input = BufReader::with_capacity(INPUT_BUFFER, input);
-        let head = input.fill_buf().map_err(|source| ManifestError::Read {
+        let read_error = |source| ManifestError::Read {
             path: path.clone(),
             line: 1,
             source,
-        })?;
+        };
+        let input = with_whole_head(input).map_err(read_error)?;
+        let mut input = BufReader::with_capacity(INPUT_BUFFER, input);
+        let head = input.fill_buf().map_err(read_error)?;
+        if workbook::is_workbook(head) {
+            return Manifest::from_workbook(path, input, size, options);
+        }
+        if options.sheet.is_some() {
+            return Err(ManifestError::NotAWorkbook { path });
+        }
+        let encoding = options.encoding.unwrap_or_else(|| encoding::sniff(head).0);
+        if encoding != encoding_rs::UTF_8 {
+            // Everything after this sees UTF-8 (the decoder drops a BOM).
+            let decoded: Box<dyn Read + Send> = Box::new(Decoding::new(input, encoding));
+            input = BufReader::with_capacity(INPUT_BUFFER, decoded);
+        }
+        let head = input.fill_buf().map_err(read_error)?;
         if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
             return Err(ManifestError::Utf16 { path });
         }
@@ -395,11 +476,58 @@ impl Manifest {
         } else {
             0
         };
-        let delimiter = options
-            .delimiter
-            .unwrap_or_else(|| sniff_delimiter(&head[bom..]));
+        let is_vendor = vendor::looks_like_vendor(&head[bom..]);
+        let delimiter = match options.delimiter {
+            _ if is_vendor => b',',
+            Some(delimiter) => delimiter,
+            None => sniff_delimiter(&head[bom..]),
+        };
         input.consume(bom);
+        if is_vendor {
+            let csv: Box<dyn Read + Send> = Box::new(vendor::VendorCsv::new(input));
+            input = BufReader::with_capacity(INPUT_BUFFER, csv);
+        }
+        let mut manifest = Manifest::new(path, input, delimiter, size);
+        manifest.encoding = encoding;
+        manifest.vendor = is_vendor;
+        manifest.read_layout(options)?;
+        Ok(manifest)
+    }
 
+    /// Reads the workbook that `input` holds, whole (calamine needs to seek),
+    /// and opens its sheet.
+    fn from_workbook(
+        path: PathBuf,
+        mut input: BufReader<Box<dyn Read + Send>>,
+        size: u64,
+        options: &ManifestOptions,
+    ) -> Result<Manifest, ManifestError> {
+        let mut bytes = Vec::with_capacity(size.min(1 << 30) as usize);
+        if let Err(source) = input.read_to_end(&mut bytes) {
+            return Err(ManifestError::Read {
+                path,
+                line: 1,
+                source,
+            });
+        }
+        let sheet = match workbook::open(bytes, options.sheet.as_deref()) {
+            Ok(sheet) => sheet,
+            Err(source) => return Err(ManifestError::Workbook { path, source }),
+        };
+        let nothing: Box<dyn Read + Send> = Box::new(io::empty());
+        let mut manifest = Manifest::new(path, BufReader::new(nothing), b',', size);
+        manifest.sheet = Some(sheet);
+        manifest.read_layout(options)?;
+        Ok(manifest)
+    }
+
+    /// A manifest reading CSV from `input`, before its layout is known.
+    fn new(
+        path: PathBuf,
+        input: BufReader<Box<dyn Read + Send>>,
+        delimiter: u8,
+        size: u64,
+    ) -> Manifest {
         // The parser skips blank lines without saying so; ending the stream
         // with a '\n' lets every record's first line be worked out from the
         // line it ends on (see `start_line`).
@@ -408,40 +536,44 @@ impl Manifest {
             last: b'\n',
             done: false,
         };
-        let records = Records::new(input, delimiter, INPUT_BUFFER);
-        let mut manifest = Manifest {
+        Manifest {
             path,
-            records,
+            records: Records::new(input, delimiter, INPUT_BUFFER),
+            sheet: None,
+            encoding: encoding_rs::UTF_8,
+            vendor: false,
+            title_lines: Vec::new(),
+            header_line: 0,
+            withheld: Vec::new(),
             delimiter,
             headers: Vec::new(),
             has_header: false,
             iccid_column: 0,
             pending: None,
             size,
-        };
-        manifest.read_layout()?;
-        Ok(manifest)
+        }
     }
 
-    fn read_layout(&mut self) -> Result<(), ManifestError> {
-        let mut first = Row::default();
-        loop {
-            if !self.read_raw(&mut first)? {
-                return Err(ManifestError::Empty {
-                    path: self.path.clone(),
-                });
-            }
-            if !first.is_blank() {
-                break;
+    /// Reads the next record that is not blank; `false` at the end.
+    fn read_filled(&mut self, row: &mut Row) -> Result<bool, ManifestError> {
+        while self.read_raw(row)? {
+            if !row.is_blank() {
+                return Ok(true);
             }
         }
-        let cells: Vec<String> = (0..first.len())
-            .map(|i| first.get(i).trim().to_owned())
-            .collect();
+        Ok(false)
+    }
+
+    fn read_layout(&mut self, options: &ManifestOptions) -> Result<(), ManifestError> {
+        let mut first = Row::default();
+        if !self.read_filled(&mut first)? {
+            return Err(ManifestError::Empty {
+                path: self.path.clone(),
+            });
+        }
+        let cells = trimmed_cells(&first);
         if let Some(column) = find_iccid_header(&cells) {
-            self.headers = cells;
-            self.has_header = true;
-            self.iccid_column = column;
+            self.set_header(first.line, cells, column, options);
             return Ok(());
         }
         // No header: the first line is data when one of its cells already looks
@@ -451,14 +583,47 @@ impl Manifest {
         } else {
             cells.iter().position(|cell| looks_like_iccid(cell))
         };
-        let Some(column) = column else {
-            return Err(ManifestError::NoIccidColumn {
-                path: self.path.clone(),
-                line: first.line,
-                headers: cells,
-            });
-        };
-        self.headers = (1..=cells.len())
+        if let Some(column) = column {
+            self.set_headerless(cells.len(), column);
+            self.pending = Some(first);
+            return Ok(());
+        }
+        // Title rows above the header: look a little further down.
+        let mut titles = vec![first.line];
+        let mut row = Row::default();
+        while titles.len() < HEADER_SEARCH_ROWS && self.read_filled(&mut row)? {
+            let below = trimmed_cells(&row);
+            if let Some(column) = find_iccid_header(&below) {
+                self.title_lines = titles;
+                self.set_header(row.line, below, column, options);
+                return Ok(());
+            }
+            titles.push(row.line);
+        }
+        Err(ManifestError::NoIccidColumn {
+            path: self.path.clone(),
+            line: first.line,
+            headers: cells,
+        })
+    }
+
+    fn set_header(
+        &mut self,
+        line: u64,
+        headers: Vec<String>,
+        column: usize,
+        options: &ManifestOptions,
+    ) {
+        self.withheld = secrets::withheld(&headers, &options.keep_columns);
+        self.withheld.retain(|&i| i != column);
+        self.header_line = line;
+        self.headers = headers;
+        self.has_header = true;
+        self.iccid_column = column;
+    }
+
+    fn set_headerless(&mut self, width: usize, column: usize) {
+        self.headers = (1..=width)
             .map(|n| {
                 if n - 1 == column {
                     "iccid".to_owned()
@@ -468,14 +633,20 @@ impl Manifest {
             })
             .collect();
         self.iccid_column = column;
-        self.pending = Some(first);
-        Ok(())
     }
 
     /// Reads the next record, blank or not. Returns `false` at the end.
     fn read_raw(&mut self, row: &mut Row) -> Result<bool, ManifestError> {
         row.bytes.clear();
         row.ends.clear();
+        row.numbers = 0;
+        if let Some(sheet) = &mut self.sheet {
+            let Some((line, numbers)) = sheet.next_row(&mut row.bytes, &mut row.ends) else {
+                return Ok(false);
+            };
+            (row.line, row.end_line, row.numbers) = (line, line + 1, numbers);
+            return Ok(true);
+        }
         let Some(parsed) = self
             .records
             .next(&mut row.bytes, &mut row.ends)
@@ -511,6 +682,10 @@ impl Manifest {
         target: usize,
         piece: usize,
     ) -> Result<(), ManifestError> {
+        if self.sheet.is_some() {
+            let source = io::Error::other("a workbook is read row by row, not in blocks");
+            return Err(self.read_error(source));
+        }
         block.delimiter = self.delimiter;
         block.first = self.pending.take();
         self.records
@@ -535,14 +710,65 @@ impl Manifest {
             *row = first;
             return Ok(true);
         }
-        loop {
-            if !self.read_raw(row)? {
-                return Ok(false);
-            }
-            if !row.is_blank() {
-                return Ok(true);
-            }
+        self.read_filled(row)
+    }
+
+    /// True for a workbook, whose rows come one at a time ([`Manifest::next_row`],
+    /// [`Manifest::read_chunk`]), never in blocks.
+    pub fn is_workbook(&self) -> bool {
+        self.sheet.is_some()
+    }
+
+    /// The columns of SIM secrets, which are carried nowhere.
+    pub fn withheld(&self) -> &[usize] {
+        &self.withheld
+    }
+
+    /// What the summary should say about how the file was read: its sheet,
+    /// an encoding other than UTF-8, a vendor file, title rows skipped,
+    /// columns withheld.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Some(sheet) = &self.sheet {
+            let (n, of) = sheet.position;
+            notes.push(format!("read sheet {:?} ({n} of {of})", sheet.name));
         }
+        if self.encoding != encoding_rs::UTF_8 {
+            notes.push(format!(
+                "read as {} text, not UTF-8 (--encoding chooses another)",
+                self.encoding.name()
+            ));
+        }
+        if self.vendor {
+            notes.push(format!(
+                "read as a SIM vendor output file: its columns are named on line {}",
+                self.header_line
+            ));
+        }
+        if let (Some(first), Some(last)) = (self.title_lines.first(), self.title_lines.last()) {
+            let lines = if first == last {
+                format!("line {first}")
+            } else {
+                format!("lines {first}-{last}")
+            };
+            notes.push(format!(
+                "skipped {lines} above the header on line {}",
+                self.header_line
+            ));
+        }
+        if !self.withheld.is_empty() {
+            let names: Vec<String> = self
+                .withheld
+                .iter()
+                .map(|&i| self.headers[i].clone())
+                .collect();
+            notes.push(format!(
+                "withheld SIM secret columns, which are written nowhere: {} \
+                 (--keep-column NAME keeps one)",
+                quote_list(&names)
+            ));
+        }
+        notes
     }
 
     /// Fills `rows` with up to `max` rows, reusing the allocations already in it.
@@ -610,7 +836,7 @@ impl Manifest {
     /// the result CSV unchanged.
     pub fn other_columns(&self) -> Vec<usize> {
         (0..self.headers.len())
-            .filter(|&i| i != self.iccid_column)
+            .filter(|&i| i != self.iccid_column && !self.withheld.contains(&i))
             .collect()
     }
 
@@ -878,6 +1104,13 @@ pub fn header_key(header: &str) -> String {
         .collect()
 }
 
+/// A row's cells, trimmed, as header candidates.
+fn trimmed_cells(row: &Row) -> Vec<String> {
+    (0..row.len())
+        .map(|i| row.get(i).trim().to_owned())
+        .collect()
+}
+
 fn find_iccid_header(cells: &[String]) -> Option<usize> {
     let keys: Vec<String> = cells.iter().map(|c| header_key(c)).collect();
     let exact = |aliases: &[&str]| {
@@ -935,13 +1168,24 @@ mod tests {
     use proptest::prelude::*;
 
     fn open(text: &[u8]) -> Result<Manifest, ManifestError> {
+        open_with(text, &ManifestOptions::default())
+    }
+
+    fn open_with(text: &[u8], options: &ManifestOptions) -> Result<Manifest, ManifestError> {
         let bytes = text.to_vec();
         Manifest::from_reader(
             Path::new("m.csv"),
             Box::new(io::Cursor::new(bytes)),
             text.len() as u64,
-            &ManifestOptions::default(),
+            options,
         )
+    }
+
+    fn utf8_only() -> ManifestOptions {
+        ManifestOptions {
+            encoding: Some(encoding_rs::UTF_8),
+            ..ManifestOptions::default()
+        }
     }
 
     fn lines_and_iccids(m: Manifest) -> Vec<(u64, String)> {
@@ -1026,7 +1270,7 @@ mod tests {
             "{msg}"
         );
 
-        let err = open(b"iccid\n89883070000007537119\n8988\xff\n").unwrap();
+        let err = open_with(b"iccid\n89883070000007537119\n8988\xff\n", &utf8_only()).unwrap();
         let last = err.rows().last().unwrap().unwrap_err();
         assert!(
             matches!(last, ManifestError::NotUtf8 { line: 3, .. }),
@@ -1039,7 +1283,7 @@ mod tests {
             ManifestError::Empty { .. }
         ));
         assert!(matches!(
-            open(b"\xFF\xFEi\0").unwrap_err(),
+            open_with(b"\xFF\xFEi\0", &utf8_only()).unwrap_err(),
             ManifestError::Utf16 { .. }
         ));
         let missing = Manifest::open(Path::new("/no/such/file.csv"), &ManifestOptions::default());
@@ -1069,6 +1313,89 @@ mod tests {
         assert_eq!(rows[1].get(0), "2");
         assert_eq!(m.read_chunk(&mut rows, 2).unwrap(), 1);
         assert_eq!((rows[0].line, rows[0].get(0)), (4, "3"));
+    }
+
+    #[test]
+    fn the_header_may_sit_below_title_rows() {
+        let m = open(
+            b"ACME SIM delivery\n\nbatch 7,2026-04-01\nDevice,ICCID\nd1,89883070000007537119\n",
+        )
+        .unwrap();
+        assert_eq!(m.headers(), ["Device", "ICCID"]);
+        let notes = m.notes();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n == "skipped lines 1-3 above the header on line 4"),
+            "{notes:?}"
+        );
+        assert_eq!(
+            lines_and_iccids(m),
+            [(5, "89883070000007537119".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_header_past_the_first_ten_rows_is_not_looked_for() {
+        let mut text = "title\n".repeat(10);
+        text += "iccid\n89883070000007537119\n";
+        let err = open(text.as_bytes()).unwrap_err();
+        assert!(
+            matches!(err, ManifestError::NoIccidColumn { line: 1, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn windows_1252_and_utf16_are_read_as_utf8_and_named() {
+        let m = open(b"iccid,name\n89883070000007537119,J\xfcrgen M\xfcller\n").unwrap();
+        assert!(m.notes()[0].contains("windows-1252"), "{:?}", m.notes());
+        let row = m.rows().next().unwrap().unwrap();
+        assert_eq!(row.get(1), "Jürgen Müller");
+
+        let text = "ICCID\tName\r\n89883070000007537119\tJürgen\r\n";
+        for (bom, bytes) in [
+            (
+                [0xFF, 0xFE],
+                text.encode_utf16()
+                    .flat_map(u16::to_le_bytes)
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                [0xFE, 0xFF],
+                text.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+            ),
+        ] {
+            let file = [&bom[..], &bytes].concat();
+            let m = open(&file).unwrap();
+            assert_eq!(m.delimiter(), b'\t');
+            assert!(m.notes()[0].contains("UTF-16"), "{:?}", m.notes());
+            let rows: Vec<Row> = m.rows().map(Result::unwrap).collect();
+            assert_eq!((rows[0].line, rows[0].get(1)), (2, "Jürgen"));
+        }
+    }
+
+    #[test]
+    fn secret_columns_are_withheld_unless_kept() {
+        let text = b"ICCID,Ki,device,PUK1\n89883070000007537119,00112233,d1,12345678\n";
+        let m = open(text).unwrap();
+        assert_eq!(m.other_columns(), [2]);
+        assert!(m.notes().iter().any(|n| n.contains("\"Ki\", \"PUK1\"")));
+        let keep = ManifestOptions {
+            keep_columns: vec!["puk1".to_owned()],
+            ..ManifestOptions::default()
+        };
+        assert_eq!(open_with(text, &keep).unwrap().other_columns(), [2, 3]);
+    }
+
+    #[test]
+    fn a_sheet_option_for_text_is_refused() {
+        let sheet = ManifestOptions {
+            sheet: Some("1".to_owned()),
+            ..ManifestOptions::default()
+        };
+        let err = open_with(b"iccid\n89883070000007537119\n", &sheet).unwrap_err();
+        assert!(matches!(err, ManifestError::NotAWorkbook { .. }), "{err:?}");
     }
 
     proptest! {

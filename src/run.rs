@@ -175,6 +175,7 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
     let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
         .map_err(Fatal::before_results)?;
     let columns = Columns::find(&manifest);
+    let read_notes = manifest.notes();
     let extra_headers: Vec<String> = columns
         .extra
         .iter()
@@ -380,6 +381,7 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
             .notes
             .push("dry run: nothing was created".to_owned());
     }
+    summary.notes.extend(read_notes);
     summary.notes.push(format!("results: {output}"));
     Ok(summary)
 }

@@ -153,6 +153,9 @@ pub struct Validator {
     file_size: u64,
     /// Pieces to reuse, emptied.
     scratch: Vec<Piece>,
+    /// Some columns are withheld (SIM secrets): a manifest line can never
+    /// be copied into the results as it is.
+    withholding: bool,
 }
 
 impl Validator {
@@ -162,6 +165,7 @@ impl Validator {
             seen: Seen::new(),
             file_size: 0,
             scratch: Vec::new(),
+            withholding: false,
         }
     }
 
@@ -287,7 +291,7 @@ impl Validator {
     ) -> Encoded {
         let policy = self.policy;
         // A comma-delimited line already holds its other cells as CSV.
-        let commas = block.delimiter() == b',';
+        let commas = block.delimiter() == b',' && !self.withholding;
         let width = extra_columns.len() + 1;
         // Pieces are reused from block to block, and the buffers their rows
         // are encoded into come back from the writer: growing vectors anew
@@ -476,6 +480,13 @@ fn encode_checked(buf: &mut Vec<u8>, row: &impl Cells, checked: &Checked, extra_
 
 fn check_row(row: &impl Cells, iccid_column: usize, policy: CheckDigit) -> Checked {
     let raw = row.get_bytes(iccid_column);
+    if row.stored_as_number(iccid_column) {
+        let rejected = iccid::Rejected {
+            reason: Invalid::StoredAsNumber,
+            normalised: None,
+        };
+        return Checked::new(row.line(), raw, Err(rejected));
+    }
     Checked::new(row.line(), raw, iccid::check_bytes(raw, policy))
 }
 
@@ -541,7 +552,7 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
             config.output
         ))
     })?;
-    let mut writer = ResultWriter::new(out, &extra_headers)
+    let writer = ResultWriter::new(out, &extra_headers)
         .map_err(|err| Fatal::before_results(write_error(&config.output, err)))?;
 
     let size = manifest.size();
@@ -550,9 +561,9 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let column = manifest.iccid_column();
     let mut validator = Validator::new(config.check_digit);
     validator.file_size = size;
+    validator.withholding = !manifest.withheld().is_empty();
     let mut summary = Summary::default();
     let partial = |written| match &config.output {
         Output::Stdout => Partial::Stdout { rows: written },
@@ -561,86 +572,160 @@ pub fn validate(config: &ValidateConfig) -> Result<Summary, Fatal> {
             rows: written,
         },
     };
-
-    // Three stages, each on its own thread, so reading, checking and writing
-    // overlap: reader → (this thread, fanning out to rayon) → writer.
-    let (read_result, written, write_result) = std::thread::scope(|scope| {
-        // A fixed set of blocks travels reader → here in `full`, and back
-        // empty in `empty`, so their buffers are reused for the whole file
-        // and the reader is never more than a few blocks ahead. The writer
-        // hands its buffers back the same way, through `spare`.
-        const BLOCKS: usize = 3;
-        let (full_tx, full) = sync_channel::<Result<Block, ManifestError>>(BLOCKS);
-        let (empty, empty_rx) = channel::<Block>();
-        for _ in 0..BLOCKS {
-            let _ = empty.send(Block::default());
-        }
-        let reader = &mut manifest;
-        scope.spawn(move || {
-            while let Ok(mut block) = empty_rx.recv() {
-                let read = reader.read_block(&mut block).map(|()| block);
-                let last = !matches!(&read, Ok(block) if !block.is_empty());
-                if full_tx.send(read).is_err() || last {
-                    return;
-                }
-            }
-        });
-
-        let (encoded_tx, encoded_rx) = sync_channel::<(Vec<Out>, u64)>(2);
-        let (spare_tx, spare_rx) = channel::<Vec<u8>>();
-        let writing = scope.spawn(move || {
-            let mut written = 0u64;
-            for (pieces, rows) in encoded_rx {
-                for piece in pieces {
-                    if let Err(err) = piece.write_to(&mut |bytes| writer.write_raw(bytes)) {
-                        return (written, Err(err));
-                    }
-                    let _ = spare_tx.send(piece.bytes);
-                }
-                written += rows;
-            }
-            // Whatever happened upstream, what was written reaches the file.
-            (written, writer.into_inner().and_then(|mut out| out.flush()))
-        });
-
-        let mut read_result = Ok(());
-        let mut spare = Vec::new();
-        for read in full {
-            let block = match read {
-                Ok(block) if block.is_empty() => break,
-                Ok(block) => block,
-                Err(err) => {
-                    read_result = Err(err);
-                    break;
-                }
-            };
-            spare.extend(spare_rx.try_iter());
-            let encoded =
-                validator.check_block(&block, column, &extra_columns, &mut summary, &mut spare);
-            let sent = encoded_tx.send((encoded.pieces, encoded.rows));
-            if let Some(line) = encoded.not_utf8 {
-                read_result = Err(ManifestError::NotUtf8 {
-                    path: config.manifest.clone(),
-                    line,
-                });
-                break;
-            }
-            if sent.is_err() {
-                break; // the writer failed; it reports why
-            }
-            bar.set_position(block.bytes_read());
-            let _ = empty.send(block);
-        }
-        drop(encoded_tx);
-        let (written, write_result) = writing.join().expect("the writer thread does not panic");
-        (read_result, written, write_result)
-    });
+    let mut stage = Stage {
+        validator: &mut validator,
+        extra_columns: &extra_columns,
+        summary: &mut summary,
+        bar: &bar,
+    };
+    let (read_result, written, write_result) = if manifest.is_workbook() {
+        stage.rows(&mut manifest, writer)
+    } else {
+        stage.blocks(&mut manifest, writer, &config.manifest)
+    };
     write_result.map_err(|err| Fatal::new(write_error(&config.output, err), partial(written)))?;
     read_result.map_err(|err| Fatal::new(err.to_string(), partial(written)))?;
     bar.finish_and_clear();
     summary.elapsed = started.elapsed();
+    summary.notes.extend(manifest.notes());
     summary.notes.push(format!("results: {}", config.output));
     Ok(summary)
+}
+
+/// Where `validate` puts what it checks: shared by the block path (CSV,
+/// converted or not) and the row path (workbooks).
+struct Stage<'a> {
+    validator: &'a mut Validator,
+    extra_columns: &'a [usize],
+    summary: &'a mut Summary,
+    bar: &'a indicatif::ProgressBar,
+}
+
+/// What reading and writing came to: the read's result, the rows written
+/// and the write's result.
+type Ended = (Result<(), ManifestError>, u64, std::io::Result<()>);
+
+impl Stage<'_> {
+    /// The row path, for a workbook: its rows come one at a time from the
+    /// sheet already in memory, and are checked a chunk at a time, as in `run`.
+    fn rows<W: Write>(&mut self, manifest: &mut Manifest, mut writer: ResultWriter<W>) -> Ended {
+        let column = manifest.iccid_column();
+        let (mut rows, mut buf, mut written) = (Vec::new(), Vec::new(), 0u64);
+        let mut counts = Counts::default();
+        let read_result = loop {
+            let n = match manifest.read_chunk(&mut rows, CHUNK_ROWS) {
+                Ok(n) => n,
+                Err(err) => break Err(err),
+            };
+            buf.clear();
+            for (row, checked) in rows
+                .iter()
+                .zip(self.validator.check_chunk(&rows[..n], column))
+            {
+                counts.add(&checked);
+                encode_checked(&mut buf, row, &checked, self.extra_columns);
+            }
+            if let Err(err) = writer.write_raw(&buf) {
+                counts.into_summary(self.summary);
+                return (Ok(()), written, Err(err));
+            }
+            written += n as u64;
+            if n < CHUNK_ROWS {
+                break Ok(());
+            }
+        };
+        counts.into_summary(self.summary);
+        let flushed = writer.into_inner().and_then(|mut out| out.flush());
+        (read_result, written, flushed)
+    }
+
+    /// The block path, for text: see [`validate`].
+    fn blocks<W: Write + Send>(
+        &mut self,
+        manifest: &mut Manifest,
+        mut writer: ResultWriter<W>,
+        path: &Path,
+    ) -> Ended {
+        let column = manifest.iccid_column();
+        // Three stages, each on its own thread, so reading, checking and writing
+        // overlap: reader → (this thread, fanning out to rayon) → writer.
+        std::thread::scope(|scope| {
+            // A fixed set of blocks travels reader → here in `full`, and back
+            // empty in `empty`, so their buffers are reused for the whole file
+            // and the reader is never more than a few blocks ahead. The writer
+            // hands its buffers back the same way, through `spare`.
+            const BLOCKS: usize = 3;
+            let (full_tx, full) = sync_channel::<Result<Block, ManifestError>>(BLOCKS);
+            let (empty, empty_rx) = channel::<Block>();
+            for _ in 0..BLOCKS {
+                let _ = empty.send(Block::default());
+            }
+            let reader = manifest;
+            scope.spawn(move || {
+                while let Ok(mut block) = empty_rx.recv() {
+                    let read = reader.read_block(&mut block).map(|()| block);
+                    let last = !matches!(&read, Ok(block) if !block.is_empty());
+                    if full_tx.send(read).is_err() || last {
+                        return;
+                    }
+                }
+            });
+
+            let (encoded_tx, encoded_rx) = sync_channel::<(Vec<Out>, u64)>(2);
+            let (spare_tx, spare_rx) = channel::<Vec<u8>>();
+            let writing = scope.spawn(move || {
+                let mut written = 0u64;
+                for (pieces, rows) in encoded_rx {
+                    for piece in pieces {
+                        if let Err(err) = piece.write_to(&mut |bytes| writer.write_raw(bytes)) {
+                            return (written, Err(err));
+                        }
+                        let _ = spare_tx.send(piece.bytes);
+                    }
+                    written += rows;
+                }
+                // Whatever happened upstream, what was written reaches the file.
+                (written, writer.into_inner().and_then(|mut out| out.flush()))
+            });
+
+            let mut read_result = Ok(());
+            let mut spare = Vec::new();
+            for read in full {
+                let block = match read {
+                    Ok(block) if block.is_empty() => break,
+                    Ok(block) => block,
+                    Err(err) => {
+                        read_result = Err(err);
+                        break;
+                    }
+                };
+                spare.extend(spare_rx.try_iter());
+                let encoded = self.validator.check_block(
+                    &block,
+                    column,
+                    self.extra_columns,
+                    self.summary,
+                    &mut spare,
+                );
+                let sent = encoded_tx.send((encoded.pieces, encoded.rows));
+                if let Some(line) = encoded.not_utf8 {
+                    read_result = Err(ManifestError::NotUtf8 {
+                        path: path.to_owned(),
+                        line,
+                    });
+                    break;
+                }
+                if sent.is_err() {
+                    break; // the writer failed; it reports why
+                }
+                self.bar.set_position(block.bytes_read());
+                let _ = empty.send(block);
+            }
+            drop(encoded_tx);
+            let (written, write_result) = writing.join().expect("the writer thread does not panic");
+            (read_result, written, write_result)
+        })
+    }
 }
 
 fn write_error(output: &Output, err: std::io::Error) -> String {
@@ -683,17 +768,26 @@ mod tests {
     }
 
     /// How a test feeds a manifest in: at most `trickle` bytes per read (as
-    /// a pipe or a slow disk would), and maybe a `--delimiter`.
+    /// a pipe or a slow disk would), and maybe a `--delimiter`. The text is
+    /// read as UTF-8 (as `--encoding utf-8` does), so that bytes that are
+    /// not UTF-8 reach the block path; [`Feed::GUESSED`] lets simboard guess.
     #[derive(Clone, Copy, Debug)]
     struct Feed {
         trickle: usize,
         delimiter: Option<u8>,
+        encoding: Option<&'static encoding_rs::Encoding>,
     }
 
     impl Feed {
         const WHOLE: Feed = Feed {
             trickle: usize::MAX,
             delimiter: None,
+            encoding: Some(encoding_rs::UTF_8),
+        };
+
+        const GUESSED: Feed = Feed {
+            encoding: None,
+            ..Feed::WHOLE
         };
 
         fn open(self, bytes: &[u8]) -> Option<Manifest> {
@@ -704,6 +798,8 @@ mod tests {
             });
             let options = ManifestOptions {
                 delimiter: self.delimiter,
+                encoding: self.encoding,
+                ..ManifestOptions::default()
             };
             let path = Path::new("m.csv");
             Manifest::from_reader(path, input, bytes.len() as u64, &options).ok()
@@ -909,7 +1005,7 @@ mod tests {
             delimiter in proptest::sample::select(vec![None, Some(b','), Some(b';'), Some(b' '), Some(b'8')]),
         ) {
             let bytes: Vec<u8> = tokens.iter().flat_map(|&t| TOKENS[t].iter().copied()).collect();
-            let feed = Feed { trickle, delimiter };
+            let feed = Feed { trickle, delimiter, ..Feed::WHOLE };
             let want = row_by_row(&bytes, feed);
             let got = through_blocks(&bytes, feed, target, piece);
             match (want, got) {
@@ -973,7 +1069,50 @@ mod tests {
         ) {
             let _ = through_blocks(&bytes, Feed::WHOLE, target, piece);
         }
+
+        /// Text in any encoding, converted as it is read, goes through the
+        /// block path as through the row path: a converted file is one more
+        /// UTF-8 CSV. The bytes are tokens of a supplier file in UTF-16,
+        /// Windows-1252 or a vendor's layout.
+        #[test]
+        fn converted_text_agrees_with_reading_row_by_row(
+            tokens in proptest::collection::vec(0..CONVERTED.len(), 0..60),
+            lead in 0..4usize,
+            target in 1usize..200,
+            piece in 1usize..100,
+        ) {
+            let leads: [&[u8]; 4] = [b"", b"\xFF\xFE", b"\xFE\xFF", b"* vendor\nvar_out: ICCID/Ki\n"];
+            let mut bytes = leads[lead].to_vec();
+            bytes.extend(tokens.iter().flat_map(|&t| CONVERTED[t].iter().copied()));
+            let want = row_by_row(&bytes, Feed::GUESSED);
+            let got = through_blocks(&bytes, Feed::GUESSED, target, piece);
+            proptest::prop_assert_eq!(want.is_some(), got.is_some());
+            if let (Some(want), Some(got)) = (want, got) {
+                proptest::prop_assert_eq!(got.0, want.0);
+                proptest::prop_assert_eq!(got.1, want.1);
+                proptest::prop_assert_eq!(got.2.to_string(), want.2.to_string());
+            }
+        }
     }
+
+    /// Pieces of text that are not UTF-8 CSV as it stands.
+    const CONVERTED: &[&[u8]] = &[
+        b"iccid",
+        b"\0",
+        b",",
+        b"\t",
+        b" ",
+        b"\n",
+        b"\r\n",
+        b"89883070000007537119",
+        b"\xFC",
+        b"\x80",
+        b"\xE9",
+        b"\"",
+        b"\0\n",
+        b"ki",
+        b"8\09\08\08",
+    ];
 
     #[test]
     fn order_is_kept_in_large_chunks() {

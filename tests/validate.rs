@@ -341,7 +341,15 @@ fn text_that_is_not_utf8_names_the_line_and_the_partial_file() {
     let mut bytes = b"iccid,name\n89883070000007537119,ok\n".to_vec();
     bytes.extend_from_slice(b"89883070000007537127,M\xfcller\n");
     let m = w.write("latin1.csv", bytes);
-    let out = w.simboard(&["validate", m.to_str().unwrap(), "-o", "r.csv"]);
+    // Without --encoding, such a file is read as Windows-1252.
+    let out = w.simboard(&[
+        "validate",
+        m.to_str().unwrap(),
+        "-o",
+        "r.csv",
+        "--encoding",
+        "utf-8",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
