@@ -9,10 +9,11 @@ use clap::{Args, Parser, Subcommand};
 
 use simboard::emulator::EmulatorConfig;
 use simboard::encoding::{self, Encoding};
+use simboard::gigs::Token;
 use simboard::iccid::CheckDigit;
 use simboard::manifest::ManifestOptions;
 use simboard::results;
-use simboard::run::{RunConfig, Target, Token};
+use simboard::run::{RunConfig, Target};
 use simboard::validate::ValidateConfig;
 
 /// Onboard physical SIMs in bulk through the Gigs Core API.

@@ -33,7 +33,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::exit::{Fatal, Partial};
-use crate::gigs::{Client, ClientConfig, Error, Log};
+use crate::gigs::{Client, ClientConfig, Error, Log, Token};
 use crate::iccid::CheckDigit;
 use crate::manifest::{Manifest, ManifestOptions, Row};
 use crate::onboard::{AddressCells, Context, RowRequest, Settings};
@@ -41,27 +41,6 @@ use crate::progress;
 use crate::results::{self, Outcome, Output, ResultRow, ResultWriter};
 use crate::summary::{thousands, Summary};
 use crate::validate::{Validator, CHUNK_ROWS};
-
-/// The API token. Its `Debug` never shows the value, so it cannot leak into logs.
-#[derive(Clone)]
-pub struct Token(String);
-
-impl Token {
-    pub fn new(value: String) -> Self {
-        Token(value)
-    }
-
-    /// The value, for the `Authorization` header only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
 
 /// Which API a run talks to.
 #[derive(Clone, Debug)]

@@ -44,10 +44,10 @@ use serde::Serialize;
 
 use super::pace::{self, Held, Pacer};
 use super::retry::{self, Attempt, Decision, Policy, Resend, Spent, Transport};
+use super::token::Token;
 use super::types::{
     ErrorBody, List, NewSubscription, NewUser, Plan, Sim, SimSearch, Subscription, User, UserSearch,
 };
-use crate::run::Token;
 
 /// Where `-v` lines go (the run sends them above the progress bar).
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
