@@ -12,5 +12,5 @@ pub mod retry;
 pub mod token;
 pub mod types;
 
-pub use client::{ApiError, Client, ClientConfig, Counts, Error, Log};
+pub use client::{ApiError, Client, ClientConfig, Counts, Error, Log, SetupError};
 pub use token::Token;
