@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::mpsc::{channel, sync_channel};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -304,7 +304,7 @@ impl Stage<'_> {
     pub(super) fn blocks<W: Write + Send>(
         &mut self,
         manifest: &mut Manifest,
-        mut writer: ResultWriter<W>,
+        writer: ResultWriter<W>,
         path: &Path,
     ) -> Ended {
         let column = manifest.iccid_column();
@@ -322,32 +322,11 @@ impl Stage<'_> {
                 let _ = empty.send(Block::default());
             }
             let reader = manifest;
-            scope.spawn(move || {
-                while let Ok(mut block) = empty_rx.recv() {
-                    let read = reader.read_block(&mut block).map(|()| block);
-                    let last = !matches!(&read, Ok(block) if !block.is_empty());
-                    if full_tx.send(read).is_err() || last {
-                        return;
-                    }
-                }
-            });
+            scope.spawn(move || read_blocks(reader, &empty_rx, &full_tx));
 
             let (encoded_tx, encoded_rx) = sync_channel::<(Vec<Out>, u64)>(2);
             let (spare_tx, spare_rx) = channel::<Vec<u8>>();
-            let writing = scope.spawn(move || {
-                let mut written = 0u64;
-                for (pieces, rows) in encoded_rx {
-                    for piece in pieces {
-                        if let Err(err) = piece.write_to(&mut |bytes| writer.write_raw(bytes)) {
-                            return (written, Err(err));
-                        }
-                        let _ = spare_tx.send(piece.bytes);
-                    }
-                    written += rows;
-                }
-                // Whatever happened upstream, what was written reaches the file.
-                (written, writer.into_inner().and_then(|mut out| out.flush()))
-            });
+            let writing = scope.spawn(move || write_blocks(encoded_rx, &spare_tx, writer));
 
             let mut read_result = Ok(());
             let mut spare = Vec::new();
@@ -387,6 +366,43 @@ impl Stage<'_> {
             (read_result, written, write_result)
         })
     }
+}
+
+/// The reader's thread: fills the empty blocks it is given, in file order,
+/// until the file ends or cannot be read.
+fn read_blocks(
+    reader: &mut Manifest,
+    empty: &Receiver<Block>,
+    full: &SyncSender<Result<Block, ManifestError>>,
+) {
+    while let Ok(mut block) = empty.recv() {
+        let read = reader.read_block(&mut block).map(|()| block);
+        let last = !matches!(&read, Ok(block) if !block.is_empty());
+        if full.send(read).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The writer's thread: writes the encoded blocks in order and hands their
+/// buffers back through `spare`. Answers the rows written, and how writing ended.
+fn write_blocks<W: Write>(
+    encoded: Receiver<(Vec<Out>, u64)>,
+    spare: &Sender<Vec<u8>>,
+    mut writer: ResultWriter<W>,
+) -> (u64, std::io::Result<()>) {
+    let mut written = 0u64;
+    for (pieces, rows) in encoded {
+        for piece in pieces {
+            if let Err(err) = piece.write_to(&mut |bytes| writer.write_raw(bytes)) {
+                return (written, Err(err));
+            }
+            let _ = spare.send(piece.bytes);
+        }
+        written += rows;
+    }
+    // Whatever happened upstream, what was written reaches the file.
+    (written, writer.into_inner().and_then(|mut out| out.flush()))
 }
 
 #[cfg(test)]
