@@ -200,9 +200,9 @@ fn open_journal(path: &Path, extra_headers: &[String]) -> io::Result<File> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::output::journal_path;
     use super::*;
     use crate::results::Outcome;
+    use crate::run::journal_path;
 
     #[test]
     fn a_torn_journal_line_is_dropped_before_appending() {

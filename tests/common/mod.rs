@@ -250,6 +250,19 @@ pub fn requirement<'a>(plan: &'a Value, path: &str) -> &'a str {
     value.as_str().unwrap_or("none")
 }
 
+/// The columns every result CSV opens with, as the docs list them.
+pub const FIXED_COLUMNS: [&str; 9] = [
+    "line",
+    "iccid",
+    "outcome",
+    "reason",
+    "message",
+    "sim_id",
+    "plan_id",
+    "user_id",
+    "subscription_id",
+];
+
 /// Reads a result CSV and checks the laws every one obeys: the fixed
 /// columns, and each manifest line exactly once, in order.
 pub fn results(path: &Path) -> Vec<Line> {
@@ -266,20 +279,7 @@ pub fn results_with_headers(path: &Path) -> (Vec<String>, Vec<Line>) {
         .iter()
         .map(str::to_owned)
         .collect();
-    assert_eq!(
-        headers[..9],
-        [
-            "line",
-            "iccid",
-            "outcome",
-            "reason",
-            "message",
-            "sim_id",
-            "plan_id",
-            "user_id",
-            "subscription_id"
-        ]
-    );
+    assert_eq!(headers[..9], FIXED_COLUMNS);
     let lines: Vec<Line> = reader
         .records()
         .map(|r| {
