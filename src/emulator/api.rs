@@ -239,7 +239,12 @@ pub fn handle(state: &mut State, settings: &Settings, incoming: &Incoming<'_>, n
         }
     }
     let answer = match dispatch(state, settings, matched, incoming, now) {
-        Ok((status, body)) => {
+        Ok((status, Reply::Bytes(body))) => Answer {
+            status,
+            body,
+            created_subscription: false,
+        },
+        Ok((status, Reply::Json(body))) => {
             let mut answer = Answer::json(status, &body);
             answer.created_subscription = matched.route == Route::CreateSubscription;
             answer
@@ -298,22 +303,29 @@ fn check_headers<'a>(
     }
 }
 
+/// A successful answer's body: JSON to serialise, or bytes written already.
+enum Reply {
+    Json(Value),
+    Bytes(Vec<u8>),
+}
+
 fn dispatch(
     state: &mut State,
     settings: &Settings,
     matched: Matched<'_>,
     incoming: &Incoming<'_>,
     now: Now,
-) -> Result<(u16, Value), ApiError> {
+) -> Result<(u16, Reply), ApiError> {
     let query = Query::parse(incoming.query);
-    let ok = |value: Value| Ok((200, value));
+    let ok = |value: Value| Ok((200, Reply::Json(value)));
+    let created = |value: Value| Ok((201, Reply::Json(value)));
     match matched.route {
-        Route::ListSims => ok(list_sims(state, settings, &query, now)?),
+        Route::ListSims => Ok((200, Reply::Bytes(list_sims(state, settings, &query, now)?))),
         Route::GetSim => ok(state.get_sim(matched.id, now)?),
         Route::SearchSims => ok(search_sims(state, incoming, now)?),
         Route::ListPlans => ok(list_plans(state, settings, &query)?),
         Route::GetPlan => ok(state.get_plan(matched.id)?),
-        Route::CreateUser => Ok((201, create_user(state, incoming, now)?)),
+        Route::CreateUser => created(create_user(state, incoming, now)?),
         Route::SearchUsers => {
             let body = json_body(incoming)?;
             let email = required_str(&body, "email")?;
@@ -326,11 +338,11 @@ fn dispatch(
         }
         Route::CreateAddress => {
             let fields = address_fields(&json_body(incoming)?)?;
-            Ok((201, state.create_address(matched.user, fields, now)?))
+            created(state.create_address(matched.user, fields, now)?)
         }
         Route::GetAddress => ok(state.get_address(matched.user, matched.id)?),
         Route::ListSubscriptions => ok(list_subscriptions(state, settings, &query, now)?),
-        Route::CreateSubscription => Ok((201, create_subscription(state, incoming, now)?)),
+        Route::CreateSubscription => created(create_subscription(state, incoming, now)?),
         Route::GetSubscription => ok(state.get_subscription(matched.id, now)?),
     }
 }
@@ -342,7 +354,7 @@ fn list_sims(
     settings: &Settings,
     query: &Query,
     now: Now,
-) -> Result<Value, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     let filter = SimFilter {
         provider: query.get("provider")?.map(str::to_owned),
         statuses: query.list("status", &["inactive", "active", "retired", "deleted"])?,

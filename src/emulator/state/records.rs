@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::super::clock::rfc3339;
@@ -48,19 +49,44 @@ impl Sim {
         }
     }
 
+    /// The SIM as the API shows it, ready to serialise: a list of SIMs is
+    /// written straight to bytes, without a `Value` per SIM.
+    pub fn shown(&self, now: Instant) -> SimShown<'_> {
+        SimShown {
+            object: "sim",
+            id: &self.id,
+            iccid: &self.iccid,
+            sim_type: self.sim_type,
+            provider: &self.provider,
+            status: self.status(now),
+            created_at: rfc3339(self.created_at),
+            metadata: Empty {},
+        }
+    }
+
     pub fn to_json(&self, now: Instant) -> Value {
-        json!({
-            "object": "sim",
-            "id": self.id,
-            "iccid": self.iccid,
-            "type": self.sim_type,
-            "provider": &*self.provider,
-            "status": self.status(now),
-            "createdAt": rfc3339(self.created_at),
-            "metadata": {},
-        })
+        // Serialising plain strings into a `Value` cannot fail.
+        serde_json::to_value(self.shown(now)).unwrap_or(Value::Null)
     }
 }
+
+#[derive(Serialize)]
+pub struct SimShown<'a> {
+    object: &'static str,
+    id: &'a str,
+    iccid: &'a str,
+    #[serde(rename = "type")]
+    sim_type: &'static str,
+    provider: &'a str,
+    status: &'static str,
+    #[serde(rename = "createdAt")]
+    created_at: String,
+    metadata: Empty,
+}
+
+/// `{}`.
+#[derive(Serialize)]
+pub struct Empty {}
 
 #[derive(Clone, Debug)]
 pub struct User {
