@@ -161,6 +161,11 @@ pub struct State {
     /// Positions in `subscriptions` of each SIM's subscriptions, oldest
     /// first: the `sim` filter reads these instead of every subscription.
     subscriptions_by_sim: HashMap<String, Vec<usize>>,
+    /// The same by user, for the `user` filter.
+    subscriptions_by_user: HashMap<String, Vec<usize>>,
+    /// Positions in `sims` of the SIMs each user has a subscription on,
+    /// ascending, for the `user` filter of `GET sims`.
+    sims_by_user: HashMap<String, Vec<usize>>,
     replays: Replays,
     /// Interned provider names: a million SIMs share a handful of them.
     providers: Vec<Arc<str>>,
@@ -187,6 +192,8 @@ impl State {
             addresses_by_user: HashMap::new(),
             subscriptions: Table::default(),
             subscriptions_by_sim: HashMap::new(),
+            subscriptions_by_user: HashMap::new(),
+            sims_by_user: HashMap::new(),
             replays: Replays::default(),
             providers: Vec::new(),
             // A different stream from the fault knobs, so that adding a
@@ -289,7 +296,11 @@ impl State {
             id_of: |s: &Sim| &*s.id,
             render: |s: &Sim| s.to_json(now.instant),
         };
-        let cut = lister.cut(Scope::All, page)?;
+        let scope = match &filter.user {
+            None => Scope::All,
+            Some(user) => Scope::Only(self.sims_by_user.get(user).map_or(&[][..], Vec::as_slice)),
+        };
+        let cut = lister.cut(scope, page)?;
         let list = ListShown {
             object: "list",
             items: cut

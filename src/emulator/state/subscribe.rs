@@ -2,6 +2,7 @@
 //! with its own error, and committed only when every check has passed; and
 //! the reads, with `plan`, `sim` and `user` embedded as the API answers.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -19,6 +20,11 @@ enum Candidate {
     Placeholder(&'static Placeholder),
     /// No `sim` given, for an eSIM plan: an eSIM is provisioned on demand.
     NewEsim,
+}
+
+/// The positions an index holds for `key`, as a list scope.
+fn indexed<'a>(index: &'a HashMap<String, Vec<usize>>, key: &str) -> Scope<'a> {
+    Scope::Only(index.get(key).map_or(&[][..], Vec::as_slice))
 }
 
 /// What the SIM checks look at, whichever kind of candidate it is.
@@ -219,12 +225,20 @@ impl State {
             activated_wall,
         };
         let body = self.embedded(&subscription, Some(plan.body.clone()), now);
-        let sim_id = subscription.sim.clone();
+        let (sim_id, user) = (subscription.sim.clone(), subscription.user.clone());
         let index = self.subscriptions.insert(&id, subscription);
         self.subscriptions_by_sim
             .entry(sim_id)
             .or_default()
             .push(index);
+        self.subscriptions_by_user
+            .entry(user.clone())
+            .or_default()
+            .push(index);
+        // SIMs are not taken in creation order: keep the list sorted.
+        let sims = self.sims_by_user.entry(user).or_default();
+        let at = sims.partition_point(|&i| i < sim_index);
+        sims.insert(at, sim_index);
         self.counters.subscriptions_created += 1;
         Ok(body)
     }
@@ -303,8 +317,8 @@ impl State {
         sub.to_json(now.instant, plan, sim, user)
     }
 
-    /// With a `sim` filter, only that SIM's subscriptions are looked at,
-    /// through their index.
+    /// With a `sim` (or `user`) filter, only that SIM's (or user's)
+    /// subscriptions are looked at, through their index.
     pub fn list_subscriptions(
         &self,
         filter: &SubscriptionFilter,
@@ -321,13 +335,10 @@ impl State {
                     Some(wanted) => wanted.iter().any(|w| w == status),
                 }
         };
-        let scope = match &filter.sim {
-            None => Scope::All,
-            Some(sim) => Scope::Only(
-                self.subscriptions_by_sim
-                    .get(sim)
-                    .map_or(&[][..], Vec::as_slice),
-            ),
+        let scope = match (&filter.sim, &filter.user) {
+            (Some(sim), _) => indexed(&self.subscriptions_by_sim, sim),
+            (None, Some(user)) => indexed(&self.subscriptions_by_user, user),
+            (None, None) => Scope::All,
         };
         let lister = Lister {
             table: &self.subscriptions,
