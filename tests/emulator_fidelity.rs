@@ -411,3 +411,23 @@ fn the_user_filter_pages_a_users_sims_newest_first_whatever_order_they_were_take
     assert_eq!(subs["items"][0]["sim"]["id"], sims[2].as_str());
     assert_eq!(ids(&subs).len(), 1);
 }
+
+#[test]
+fn a_dropped_address_answer_leaves_the_address_stored_for_a_list_to_find() {
+    let api = Api::start(EmulatorConfig {
+        address_drop_rate: 1.0,
+        ..EmulatorConfig::default()
+    });
+    let user = api.user("ada@example.com");
+    let path = format!("/users/{user}/addresses");
+    let lost = api.post_req(&path, &berlin()).send();
+    assert!(lost.is_err(), "the answer is dropped: {lost:?}");
+    assert_eq!(api.counter("dropped"), 1);
+    assert_eq!(api.counter("addressesCreated"), 1);
+    // Sending it again finds it there; listing gives its id.
+    let again = api.post(&path, berlin());
+    assert_error(&again, 422, "invalid", Some("userAddressAlreadyExists"));
+    let (_, list) = api.get(&path);
+    assert_eq!(list["items"][0]["city"], "Berlin");
+    assert_eq!(ids(&list).len(), 1);
+}

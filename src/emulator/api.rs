@@ -141,13 +141,14 @@ pub struct Incoming<'a> {
     pub body: Result<&'a [u8], BodyError>,
 }
 
-/// One answer: status and serialised JSON body. `created_subscription` tells
-/// the server this is a fresh create, the only answer `--drop-rate` may drop.
+/// One answer: status and serialised JSON body. `created` tells the server
+/// which fresh create this is, if any: `--drop-rate` may drop a subscription
+/// create's answer, `--address-drop-rate` an address create's.
 #[derive(Clone, Debug)]
 pub struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
-    pub created_subscription: bool,
+    pub created: Option<Route>,
 }
 
 impl Answer {
@@ -156,7 +157,7 @@ impl Answer {
             status,
             // Serialising a `Value` cannot fail; the fallback keeps it panic-free.
             body: serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
-            created_subscription: false,
+            created: None,
         }
     }
 
@@ -232,7 +233,7 @@ pub fn handle(state: &mut State, settings: &Settings, incoming: &Incoming<'_>, n
             let answer = Answer {
                 status: replay.status,
                 body: replay.body.clone(),
-                created_subscription: false,
+                created: None,
             };
             state.counters.idempotent_replays += 1;
             return answer;
@@ -242,11 +243,12 @@ pub fn handle(state: &mut State, settings: &Settings, incoming: &Incoming<'_>, n
         Ok((status, Reply::Bytes(body))) => Answer {
             status,
             body,
-            created_subscription: false,
+            created: None,
         },
         Ok((status, Reply::Json(body))) => {
             let mut answer = Answer::json(status, &body);
-            answer.created_subscription = matched.route == Route::CreateSubscription;
+            answer.created = Some(matched.route)
+                .filter(|route| matches!(route, Route::CreateSubscription | Route::CreateAddress));
             answer
         }
         Err(err) => settings.error(&err),
