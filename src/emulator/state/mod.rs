@@ -33,7 +33,7 @@ pub use self::records::{AddressFields, Condition};
 pub use self::replays::Replay;
 pub use self::table::{list_json, Cursor, Page};
 
-use self::records::{Address, Sim, SimShown, Subscription, User};
+use self::records::{Address, PackedIccid, Sim, SimShown, Subscription, User};
 use self::replays::Replays;
 use self::table::{Lister, Scope, Table};
 
@@ -150,7 +150,7 @@ pub struct NewSubscription {
 
 pub struct State {
     sims: Table<Sim>,
-    sims_by_iccid: HashMap<Box<str>, u32>,
+    sims_by_iccid: HashMap<PackedIccid, u32>,
     plans: Table<Plan>,
     users: Table<User>,
     users_by_email: HashMap<String, usize>,
@@ -214,16 +214,19 @@ impl State {
         condition: Condition,
         now: Now,
     ) -> bool {
-        if self.sims_by_iccid.contains_key(iccid) || Placeholder::by_iccid(iccid).is_some() {
+        let Some(packed) = PackedIccid::pack(iccid) else {
+            return false;
+        };
+        if self.sims_by_iccid.contains_key(&packed) || Placeholder::by_iccid(iccid).is_some() {
             return false;
         }
-        self.add_sim(iccid, "pSIM", provider, condition, now);
+        self.add_sim(packed, "pSIM", provider, condition, now);
         true
     }
 
     fn add_sim(
         &mut self,
-        iccid: &str,
+        iccid: PackedIccid,
         sim_type: &'static str,
         provider: &str,
         condition: Condition,
@@ -241,7 +244,7 @@ impl State {
         };
         let sim = Sim {
             id: id.as_str().into(),
-            iccid: iccid.into(),
+            iccid,
             sim_type,
             provider,
             condition,
@@ -251,7 +254,7 @@ impl State {
             subscription: None,
         };
         let index = self.sims.insert(&id, sim);
-        self.sims_by_iccid.insert(iccid.into(), index as u32);
+        self.sims_by_iccid.insert(iccid, index as u32);
         index
     }
 
@@ -333,10 +336,12 @@ impl State {
         let digits = iccid.trim_end_matches(['F', 'f']);
         let found = match Placeholder::by_iccid(digits) {
             Some(placeholder) => Some((placeholder.sim_type, placeholder.to_json())),
-            None => self.sims_by_iccid.get(digits).map(|&i| {
-                let sim = &self.sims.items[i as usize];
-                (sim.sim_type, sim.to_json(now.instant))
-            }),
+            None => PackedIccid::pack(digits)
+                .and_then(|packed| self.sims_by_iccid.get(&packed))
+                .map(|&i| {
+                    let sim = &self.sims.items[i as usize];
+                    (sim.sim_type, sim.to_json(now.instant))
+                }),
         };
         let items = found
             .filter(|(t, _)| types.map_or(true, |types| types.iter().any(|w| w == t)))

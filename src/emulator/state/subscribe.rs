@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::super::catalogue::{Activation, Placeholder, Plan, TEST_ICCID_PREFIX};
 use super::super::clock::rfc3339;
 use super::super::error::ApiError;
-use super::records::{Condition, Subscription, User};
+use super::records::{Condition, PackedIccid, Subscription, User};
 use super::table::{Lister, Page, Scope};
 use super::{fresh_id, NewSubscription, Now, State, SubscriptionFilter};
 
@@ -257,13 +257,13 @@ impl State {
             Candidate::Stored(index) => (index, Some(Duration::ZERO)),
             Candidate::NewEsim => {
                 let iccid = self.fresh_iccid("89", 17);
-                let index = self.add_sim(&iccid, "eSIM", &plan.provider, Condition::Usable, now);
+                let index = self.add_sim(iccid, "eSIM", &plan.provider, Condition::Usable, now);
                 (index, Some(Duration::ZERO))
             }
             Candidate::Placeholder(placeholder) => {
                 let iccid = self.fresh_iccid(TEST_ICCID_PREFIX, 10);
                 let sim_type = placeholder.sim_type;
-                let index = self.add_sim(&iccid, sim_type, "test", Condition::Usable, now);
+                let index = self.add_sim(iccid, sim_type, "test", Condition::Usable, now);
                 (index, self.activation_delay(placeholder.activation))
             }
         }
@@ -285,7 +285,7 @@ impl State {
 
     /// A new ICCID: `prefix`, then `random` random digits (then a Luhn check
     /// digit for non-test ICCIDs, which must look like real ones), unused so far.
-    fn fresh_iccid(&mut self, prefix: &str, random: usize) -> String {
+    fn fresh_iccid(&mut self, prefix: &str, random: usize) -> PackedIccid {
         loop {
             let mut iccid = prefix.to_owned();
             iccid.extend((0..random).map(|_| self.rng.digit(10)));
@@ -293,10 +293,13 @@ impl State {
                 let check = crate::iccid::luhn_check_digit(iccid.as_bytes());
                 iccid.push(char::from(b'0' + check));
             }
-            if !self.sims_by_iccid.contains_key(iccid.as_str())
-                && Placeholder::by_iccid(&iccid).is_none()
+            // The prefixes are digits and so is the rest: this always packs.
+            let Some(packed) = PackedIccid::pack(&iccid) else {
+                continue;
+            };
+            if !self.sims_by_iccid.contains_key(&packed) && Placeholder::by_iccid(&iccid).is_none()
             {
-                return iccid;
+                return packed;
             }
         }
     }
