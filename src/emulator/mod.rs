@@ -294,6 +294,7 @@ fn stock_inventory(
             stock.skipped += 1;
         }
     }
+    state.reserve_sims(config.generated_sims);
     for serial in 0..config.generated_sims {
         if state.stock_psim(
             &generated_iccid(serial),

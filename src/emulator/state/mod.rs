@@ -224,6 +224,12 @@ impl State {
         true
     }
 
+    /// Room for `more` SIMs, before a large stock.
+    pub fn reserve_sims(&mut self, more: usize) {
+        self.sims.reserve(more);
+        self.sims_by_iccid.reserve(more);
+    }
+
     fn add_sim(
         &mut self,
         iccid: PackedIccid,

@@ -41,6 +41,13 @@ impl<T> Table<T> {
         index
     }
 
+    /// Room for `more` records, so that a large stock grows the table once
+    /// instead of doubling (and holding the old and new copies at once).
+    pub fn reserve(&mut self, more: usize) {
+        self.items.reserve_exact(more);
+        self.by_id.reserve(more);
+    }
+
     pub fn position(&self, id: &str) -> Option<usize> {
         self.by_id.get(id).map(|&i| i as usize)
     }
