@@ -46,6 +46,7 @@ mod records;
 pub mod results;
 pub mod run;
 pub mod secrets;
+pub mod snapshot;
 pub mod summary;
 pub mod validate;
 pub mod vendor;

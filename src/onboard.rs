@@ -29,6 +29,7 @@ use crate::gigs::client::NextTry;
 use crate::gigs::types::{Address, NewSubscription, NewUser, Plan, Sim, Subscription, User};
 use crate::gigs::{Client, Error};
 use crate::results::Outcome;
+use crate::snapshot::Snapshot;
 
 /// Why a valid row could not be onboarded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -358,6 +359,8 @@ pub struct Onboarder {
     users: OnceMap<User>,
     searched: OnceMap<Option<User>>,
     created: OnceMap<User>,
+    /// The project read before the first row (`--resolve`), if it was.
+    snapshot: Option<Arc<Snapshot>>,
 }
 
 /// The user a row goes to.
@@ -379,7 +382,14 @@ impl Onboarder {
             users: OnceMap::new(),
             searched: OnceMap::new(),
             created: OnceMap::new(),
+            snapshot: None,
         }
+    }
+
+    /// Rows are resolved from `snapshot` where it has the answer.
+    pub fn with_snapshot(mut self, snapshot: Option<Arc<Snapshot>>) -> Self {
+        self.snapshot = snapshot;
+        self
     }
 
     /// Onboards one row whose ICCID is valid.
@@ -405,7 +415,7 @@ impl Onboarder {
         // subscription, which the create reports as `simAlreadyUsed`. A dry
         // run creates nothing, so it looks for every SIM.
         if sim.status == "active" || self.settings.dry_run {
-            if let Some(existing) = self.live_subscriptions(&sim)?.into_iter().next() {
+            if let Some(existing) = self.subscriptions_before(&sim)?.into_iter().next() {
                 return self.judge_existing(row, &sim, &existing);
             }
         }
@@ -444,12 +454,29 @@ impl Onboarder {
     /// Step 2: find the SIM by its ICCID. Only a SIM with the row's ICCID
     /// will do: whatever else a search returns is not this row's SIM.
     fn resolve(&self, iccid: &str) -> Result<Sim, Step> {
+        if let Some(sim) = self.snapshot.as_ref().and_then(|s| s.sim(iccid)) {
+            return Ok(sim);
+        }
         let found = self.client.search_sims(iccid)?;
         let sim = found
             .into_iter()
             .find(|sim| same_iccid(&sim.iccid, iccid))
             .ok_or(Failure::SimNotFound)?;
         Ok(sim)
+    }
+
+    /// The SIM's live subscriptions before a create: from the snapshot when
+    /// it holds them, else looked up. (After a create fails they are always
+    /// looked up: the snapshot may be older than what refused it.)
+    fn subscriptions_before(&self, sim: &Sim) -> Result<Vec<Subscription>, Step> {
+        match self
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.live_subscriptions(sim))
+        {
+            Some(subs) => Ok(subs),
+            None => self.live_subscriptions(sim),
+        }
     }
 
     fn live_subscriptions(&self, sim: &Sim) -> Result<Vec<Subscription>, Step> {
@@ -622,8 +649,14 @@ impl Onboarder {
     /// The user with this email, searched once per run per email (compared
     /// case-insensitively).
     fn search_email(&self, email: &str) -> Result<Option<User>, Step> {
-        self.searched
-            .get_or_init(&email_key(email), || self.find_email(email))
+        self.searched.get_or_init(&email_key(email), || {
+            if let Some(snapshot) = &self.snapshot {
+                if let Some(known) = snapshot.user_by_email(email)? {
+                    return Ok(known);
+                }
+            }
+            self.find_email(email)
+        })
     }
 
     fn find_email(&self, email: &str) -> Result<Option<User>, Step> {

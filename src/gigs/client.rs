@@ -42,6 +42,10 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+mod pages;
+
+pub use pages::PAGE_LIMIT;
+
 use super::pace::{self, Held, Pacer};
 use super::retry::{self, Attempt, Decision, Policy, Resend, Spent, Transport};
 use super::token::Token;

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use crate::exit::Fatal;
 use crate::manifest::Manifest;
+use crate::snapshot::{Resolve, Wanted};
 use crate::summary::thousands;
 use crate::validate::{CheckedRows, CHUNK_ROWS};
 
@@ -21,6 +22,8 @@ pub(super) struct Prepass {
     pub(super) total: u64,
     /// For `--sandbox`: every valid, distinct ICCID, in file order.
     pub(super) stock: Vec<String>,
+    /// The ICCIDs the rows to run will resolve (not with `--resolve search`).
+    pub(super) wanted: Wanted,
 }
 
 /// Reads the manifest once. Rows are only checked when there is something
@@ -29,12 +32,15 @@ pub(super) fn read(config: &RunConfig, kept: &HashMap<u64, Kept>) -> Result<Prep
     let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
         .map_err(Fatal::before_results)?;
     let sandbox = matches!(config.target, Target::Sandbox);
-    if kept.is_empty() && !sandbox {
+    let snapshot = config.resolve != Resolve::Search;
+    if kept.is_empty() && !sandbox && !snapshot {
         return Ok(Prepass {
             total: count(&mut manifest)?,
             stock: Vec::new(),
+            wanted: Wanted::default(),
         });
     }
+    let mut wanted = Wanted::default();
     let mut rows = CheckedRows::new(&mut manifest, config.check_digit);
     let (mut total, mut matched, mut stock) = (0u64, 0usize, Vec::new());
     while let Some((chunk, checked)) = rows.next_chunk().map_err(Fatal::before_results)? {
@@ -44,6 +50,8 @@ pub(super) fn read(config: &RunConfig, kept: &HashMap<u64, Kept>) -> Result<Prep
                 check_kept(previous, checked.line, checked.iccid())
                     .map_err(Fatal::before_results)?;
                 matched += 1;
+            } else if let Some(iccid) = checked.valid_iccid().filter(|_| snapshot) {
+                wanted.add(iccid);
             }
             if let Some(iccid) = checked.valid_iccid().filter(|_| sandbox) {
                 stock.push(iccid.to_owned());
@@ -57,7 +65,11 @@ pub(super) fn read(config: &RunConfig, kept: &HashMap<u64, Kept>) -> Result<Prep
             thousands((kept.len() - matched) as u64)
         )));
     }
-    Ok(Prepass { total, stock })
+    Ok(Prepass {
+        total,
+        stock,
+        wanted,
+    })
 }
 
 /// Counts the rows, reading without checking them.

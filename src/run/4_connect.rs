@@ -10,6 +10,7 @@ use crate::exit::Fatal;
 use crate::gigs::types::Plan;
 use crate::gigs::{Client, ClientConfig, Error, Log, Token};
 use crate::progress;
+use crate::snapshot::{Snapshot, Wanted};
 
 use super::{RunConfig, Target, INTERRUPTED};
 
@@ -21,6 +22,8 @@ pub(super) struct Connection {
     pub(super) client: Client,
     /// The project's available plans.
     pub(super) catalogue: Vec<Plan>,
+    /// The project as read before the first row, unless `--resolve search`.
+    pub(super) snapshot: Option<Arc<Snapshot>>,
 }
 
 /// Connects to the target; `stock` fills the sandbox. The client prints its
@@ -64,7 +67,29 @@ pub(super) fn open(
         project: api.project,
         client,
         catalogue,
+        snapshot: None,
     })
+}
+
+/// Reads the project for the rows' `wanted` ICCIDs as `--resolve` says,
+/// showing on `bar` how far it got. A fresh snapshot every run, `--resume`
+/// included: the project may have changed since.
+pub(super) fn snapshot(
+    config: &RunConfig,
+    client: &Client,
+    wanted: &Wanted,
+    bar: &indicatif::ProgressBar,
+) -> Result<Option<Arc<Snapshot>>, Fatal> {
+    let show = |text: &str| bar.set_message(text.to_owned());
+    let taken =
+        Snapshot::take(client, config.resolve, wanted, config.dry_run, &show).map_err(|err| {
+            Fatal::before_results(match &err {
+                e if e.is_auth() => format!("the API refused the token ({err}); check GIGS_TOKEN"),
+                _ => format!("reading the project stopped: {err}"),
+            })
+        })?;
+    bar.set_message("");
+    Ok(taken.map(Arc::new))
 }
 
 /// The API a run talks to, once settled.

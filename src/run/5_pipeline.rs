@@ -73,7 +73,8 @@ pub(super) fn execute(
             idempotency_keys: config.idempotency_keys,
         },
         connection.catalogue.clone(),
-    );
+    )
+    .with_snapshot(connection.snapshot.clone());
     INTERRUPTED.store(false, Ordering::SeqCst);
     watch_ctrl_c();
     let (stop, fatal) = (AtomicBool::new(false), Mutex::new(None));

@@ -118,6 +118,9 @@ fn add_notes(
         thousands(counts.retries),
         thousands(counts.refused),
     ));
+    if let Some(snapshot) = &connection.snapshot {
+        summary.notes.extend(snapshot.describe());
+    }
     if let Some(pace) = client.pace() {
         summary.notes.push(format!(
             "pace: {} requests/s (learnt from 429 answers or --rate)",

@@ -43,6 +43,7 @@ use crate::gigs::Token;
 use crate::iccid::CheckDigit;
 use crate::manifest::ManifestOptions;
 use crate::progress;
+use crate::snapshot::Resolve;
 use crate::summary::Summary;
 
 pub use connect::{check_url, UrlError};
@@ -82,6 +83,8 @@ pub struct RunConfig {
     /// `--max-wait`: the longest one request may take, 429s included.
     pub max_wait: Duration,
     pub idempotency_keys: bool,
+    /// `--resolve`: how rows are resolved (see [`crate::snapshot`]).
+    pub resolve: Resolve,
     pub target: Target,
     pub verbose: bool,
     pub quiet: bool,
@@ -97,7 +100,8 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
     let kept = resume::load(config, &files)?;
     let manifest = prepass::read(config, &kept)?;
     let bar = progress::rows(0, config.quiet);
-    let connection = connect::open(config, manifest.stock, &bar)?;
+    let mut connection = connect::open(config, manifest.stock, &bar)?;
+    connection.snapshot = connect::snapshot(config, &connection.client, &manifest.wanted, &bar)?;
     bar.set_length(manifest.total);
     let ended = pipeline::execute(config, &files, &connection, kept, &bar)?;
     bar.finish_and_clear();

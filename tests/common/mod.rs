@@ -118,6 +118,21 @@ pub fn config(stock: &[String]) -> EmulatorConfig {
     }
 }
 
+/// The `--resolve` mode the outcome suite runs in: `run_outcomes_snapshot`
+/// and `run_outcomes_search` include the whole suite (`run_outcomes.rs`) as
+/// their modules `snapshot_mode` and `search_mode`, and every story must end
+/// the same in each; elsewhere, the default (`auto`).
+pub fn resolve_mode() -> &'static str {
+    let path = module_path!();
+    if path.contains("::snapshot_mode::") {
+        "snapshot"
+    } else if path.contains("::search_mode::") {
+        "search"
+    } else {
+        "auto"
+    }
+}
+
 impl World {
     pub fn start(config: EmulatorConfig) -> World {
         let api = Api::start(config);
@@ -151,6 +166,9 @@ impl World {
             "--project",
             &self.project,
         ]);
+        if resolve_mode() != "auto" {
+            cmd.args(["--resolve", resolve_mode()]);
+        }
         cmd
     }
 
