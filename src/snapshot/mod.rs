@@ -132,7 +132,6 @@ type BySim = HashMap<String, Vec<Subscription>>;
 
 /// The indexes of one run.
 pub struct Snapshot {
-    strategy: Resolve,
     sims: HashMap<String, Sim>,
     sims_read: Read,
     /// SIM id → its live subscriptions, for every SIM of `sims`, when the
@@ -176,7 +175,6 @@ impl Snapshot {
             read_subscriptions(client, budget(strategy, needing), &ids, show)?
         };
         Ok(Some(Snapshot {
-            strategy,
             users: Users::new(client.clone(), strategy),
             sims,
             sims_read,
@@ -210,17 +208,18 @@ impl Snapshot {
         self.users.by_email(email)
     }
 
-    /// The summary's lines: the strategy and what the snapshot held.
-    pub fn describe(&self) -> Vec<String> {
-        let mut lines = vec![format!(
-            "resolve: {} · SIMs: {}",
-            self.strategy.as_str(),
-            describe("SIMs", "of this manifest", &self.sims_read)
-        )];
-        lines.push(format!(
-            "  live subscriptions: {}",
-            describe("subscriptions", "of its SIMs", &self.subscriptions_read)
-        ));
+    /// What the snapshot held, a line per listing, for the summary.
+    fn describe(&self) -> Vec<String> {
+        let mut lines = vec![
+            format!(
+                "  SIMs: {}",
+                describe("SIMs", "of this manifest", &self.sims_read)
+            ),
+            format!(
+                "  live subscriptions: {}",
+                describe("subscriptions", "of its SIMs", &self.subscriptions_read)
+            ),
+        ];
         let users = self.users.read();
         if users.end != End::Skipped {
             lines.push(format!(
@@ -232,12 +231,38 @@ impl Snapshot {
     }
 }
 
+/// The summary's lines on resolution: the strategy, the calls per SIM (every
+/// request of the run, `calls`, over the `rows` it resolved), and what the
+/// snapshot held.
+pub fn describe_run(
+    snapshot: Option<&Snapshot>,
+    strategy: Resolve,
+    calls: u64,
+    rows: u64,
+) -> Vec<String> {
+    let per_sim = if rows > 0 {
+        format!("{:.3} calls per SIM", calls as f64 / rows as f64)
+    } else {
+        "no SIM to resolve".to_owned()
+    };
+    let how = match (strategy, snapshot) {
+        (Resolve::Search, _) => "every row looked up on its own",
+        (_, None) => "nothing to read",
+        (Resolve::Auto, Some(_)) => "the project read where it pays off",
+        (_, Some(_)) => "the project read first",
+    };
+    let mut lines = vec![format!("resolve: {} ({how}): {per_sim}", strategy.as_str())];
+    lines.extend(snapshot.map(Snapshot::describe).unwrap_or_default());
+    lines
+}
+
 /// One listing's line in the summary.
 fn describe(what: &str, kept: &str, read: &Read) -> String {
     let pages = format!(
-        "{} {what} read in {} pages, {} kept ({kept})",
+        "{} {what} read in {} {}, {} kept ({kept})",
         thousands(read.items),
         thousands(read.pages),
+        if read.pages == 1 { "page" } else { "pages" },
         thousands(read.kept)
     );
     match &read.end {
