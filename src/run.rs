@@ -675,6 +675,7 @@ struct Columns {
     user: Option<usize>,
     email: Option<usize>,
     full_name: Option<usize>,
+    birthday: Option<usize>,
     address: [Option<usize>; 6],
     /// Every column but the ICCID's, carried into the results.
     extra: Vec<usize>,
@@ -688,6 +689,7 @@ impl Columns {
             user: manifest.column(&["user", "user_id"]),
             email: manifest.column(&["email", "e-mail", "email_address"]),
             full_name: manifest.column(&["full_name", "user_full_name"]),
+            birthday: manifest.column(&["birthday", "user_birthday", "date_of_birth", "dob"]),
             address: [
                 manifest.column(&["address_line1", "address_line_1"]),
                 manifest.column(&["address_line2", "address_line_2"]),
@@ -714,6 +716,7 @@ impl Columns {
             user: cell(self.user),
             email: cell(self.email),
             full_name: cell(self.full_name),
+            birthday: cell(self.birthday),
             address: AddressCells {
                 line1,
                 line2,
