@@ -243,8 +243,10 @@ pub struct EmulatorArgs {
     /// The project id served; any other project answers 404.
     #[arg(long, default_value = "emulator")]
     pub project: String,
-    /// A manifest whose valid ICCIDs become inactive pSIMs (repeatable).
-    #[arg(long, value_name = "MANIFEST.csv")]
+    /// A manifest whose valid ICCIDs become inactive pSIMs (repeatable); or a
+    /// whole number N (when no file has that name): N generated pSIMs, for
+    /// load tests.
+    #[arg(long, value_name = "MANIFEST.csv|N")]
     pub inventory: Vec<PathBuf>,
     /// The provider of the inventory's SIMs.
     #[arg(long, default_value = "p4")]
@@ -272,6 +274,16 @@ pub struct EmulatorArgs {
     /// "up to one minute" take up to 60 ms).
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
+    /// List endpoints check their filters, then ignore them and list
+    /// everything: for testing a client that must not trust filters.
+    #[arg(long)]
+    pub ignore_filters: bool,
+    /// Serve at most N items per list page, whatever `limit` asks.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=200))]
+    pub page_cap: Option<u64>,
+    /// The HTTP status of `invalid` errors: 422 (Gigs' own mocks) or 400.
+    #[arg(long, default_value_t = 422, value_parser = parse_invalid_status)]
+    pub invalid_status: u16,
 }
 
 impl EmulatorArgs {
@@ -284,11 +296,24 @@ impl EmulatorArgs {
             ));
         }
         let defaults = EmulatorConfig::default();
+        // A bare number that names no file is a count of SIMs to generate.
+        let (counts, inventory): (Vec<PathBuf>, Vec<PathBuf>) =
+            self.inventory.into_iter().partition(|path| {
+                !path.exists() && path.to_str().is_some_and(|s| s.parse::<usize>().is_ok())
+            });
+        let generated_sims = counts
+            .iter()
+            .filter_map(|path| path.to_str()?.parse::<usize>().ok())
+            .sum();
         Ok(EmulatorConfig {
             port: self.port,
             token: self.token.unwrap_or(defaults.token),
             project: self.project,
-            inventory: self.inventory,
+            inventory,
+            generated_sims,
+            ignore_filters: self.ignore_filters,
+            page_cap: self.page_cap.and_then(|n| usize::try_from(n).ok()),
+            invalid_status: self.invalid_status,
             provider: self.provider,
             plans: self.plans,
             latency: Duration::from_millis(self.latency_ms),
@@ -299,6 +324,15 @@ impl EmulatorArgs {
             time_scale: self.time_scale,
             ..defaults
         })
+    }
+}
+
+/// `--invalid-status`: 400 or 422.
+fn parse_invalid_status(s: &str) -> Result<u16, String> {
+    match s.trim() {
+        "400" => Ok(400),
+        "422" => Ok(422),
+        other => Err(format!("is 400 or 422, not {other:?}")),
     }
 }
 

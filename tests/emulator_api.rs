@@ -425,6 +425,10 @@ fn plans_list_only_available_ones_by_default() {
             "pln_p4_address",
             "pln_p4_esim_only",
             "pln_p4_standard",
+            "pln_p5_birthday",
+            "pln_p5_device",
+            "pln_p5_full_name",
+            "pln_p5_usage_started",
             "pln_p9_standard",
             "pln_test_standard"
         ]
@@ -434,6 +438,8 @@ fn plans_list_only_available_ones_by_default() {
         assert_eq!(plan["status"], "available");
         assert!(plan["simTypes"].is_array());
         assert!(plan["requirements"]["address"].is_string());
+        assert!(plan["requirements"]["user.fullName"].is_string());
+        assert!(plan["activationTrigger"].is_string());
     }
 }
 
@@ -442,8 +448,8 @@ fn plans_filter_on_status_provider_and_sim_type() {
     let api = Api::start(EmulatorConfig::default());
     let (_, archived) = api.get("/plans?status=archived");
     assert_eq!(ids(&archived), ["pln_p4_archived"]);
-    let (_, all) = api.get("/plans?status=available,archived");
-    assert_eq!(ids(&all).len(), 6);
+    let (_, all) = api.get("/plans?status=available,archived&limit=200");
+    assert_eq!(ids(&all).len(), 10);
     let (_, p9) = api.get("/plans?provider=p9");
     assert_eq!(ids(&p9), ["pln_p9_standard"]);
     let (_, esim) = api.get("/plans?provider=p4&simType=eSIM");

@@ -197,9 +197,15 @@ fn a_create_without_plan_or_user_is_invalid() {
     assert_error(&no_user, 422, "invalid", None);
     let bad_address = api.post(
         "/subscriptions",
-        json!({"plan": "pln_p4_standard", "user": user, "sim": sims[0], "userAddress": "Berlin"}),
+        json!({"plan": "pln_p4_standard", "user": user, "sim": sims[0], "userAddress": 42}),
     );
     assert_error(&bad_address, 422, "invalid", None);
+    // A string is taken for an address id, and this one is no address.
+    let not_an_id = api.post(
+        "/subscriptions",
+        json!({"plan": "pln_p4_standard", "user": user, "sim": sims[0], "userAddress": "Berlin"}),
+    );
+    assert_error(&not_an_id, 422, "invalid", Some("userAddressInvalid"));
 }
 
 #[test]

@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::state::{
-    Cursor, NewSubscription, NewUser, Now, Page, PlanFilter, Replay, SimFilter, State,
-    SubscriptionFilter,
+    AddressFields, Cursor, NewSubscription, NewUser, Now, Page, PlanFilter, Replay, SimFilter,
+    State, SubscriptionFilter,
 };
 
 /// The API's routes. Their templates key the request counters.
@@ -29,6 +29,9 @@ pub enum Route {
     CreateUser,
     SearchUsers,
     GetUser,
+    ListAddresses,
+    CreateAddress,
+    GetAddress,
     ListSubscriptions,
     CreateSubscription,
     GetSubscription,
@@ -45,6 +48,9 @@ impl Route {
             Route::CreateUser => "POST /projects/{project}/users",
             Route::SearchUsers => "POST /projects/{project}/users/search",
             Route::GetUser => "GET /projects/{project}/users/{id}",
+            Route::ListAddresses => "GET /projects/{project}/users/{user}/addresses",
+            Route::CreateAddress => "POST /projects/{project}/users/{user}/addresses",
+            Route::GetAddress => "GET /projects/{project}/users/{user}/addresses/{id}",
             Route::ListSubscriptions => "GET /projects/{project}/subscriptions",
             Route::CreateSubscription => "POST /projects/{project}/subscriptions",
             Route::GetSubscription => "GET /projects/{project}/subscriptions/{id}",
@@ -57,6 +63,8 @@ impl Route {
 pub struct Matched<'a> {
     pub route: Route,
     pub project: &'a str,
+    /// The user an address route belongs to; empty on other routes.
+    pub user: &'a str,
     pub id: &'a str,
 }
 
@@ -64,6 +72,9 @@ pub struct Matched<'a> {
 pub fn route<'a>(method: &Method, path: &'a str) -> Option<Matched<'a>> {
     let rest = path.strip_prefix("/projects/")?;
     let segments: Vec<&str> = rest.split('/').collect();
+    if let Some(matched) = address_route(method, &segments) {
+        return Some(matched);
+    }
     let (route, project, id) = match (method, segments.as_slice()) {
         (&Method::GET, [p, "sims"]) => (Route::ListSims, *p, ""),
         (&Method::POST, [p, "sims", "search"]) => (Route::SearchSims, *p, ""),
@@ -78,7 +89,28 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Option<Matched<'a>> {
         (&Method::GET, [p, "subscriptions", id]) => (Route::GetSubscription, *p, *id),
         _ => return None,
     };
-    Some(Matched { route, project, id })
+    Some(Matched {
+        route,
+        project,
+        user: "",
+        id,
+    })
+}
+
+/// The routes of `/users/{user}/addresses`.
+fn address_route<'a>(method: &Method, segments: &[&'a str]) -> Option<Matched<'a>> {
+    let (route, project, user, id) = match (method, segments) {
+        (&Method::GET, [p, "users", u, "addresses"]) => (Route::ListAddresses, *p, *u, ""),
+        (&Method::POST, [p, "users", u, "addresses"]) => (Route::CreateAddress, *p, *u, ""),
+        (&Method::GET, [p, "users", u, "addresses", id]) => (Route::GetAddress, *p, *u, *id),
+        _ => return None,
+    };
+    Some(Matched {
+        route,
+        project,
+        user,
+        id,
+    })
 }
 
 /// The key a request is counted under in `counters.requests`.
@@ -140,28 +172,63 @@ pub struct Settings {
     pub project: String,
     /// The token is refused for every request ranked after this many.
     pub revoke_token_after: Option<u64>,
+    /// List endpoints check their filters and then ignore them.
+    pub ignore_filters: bool,
+    /// At most this many items per page, whatever `limit` says.
+    pub page_cap: Option<usize>,
+    /// The status `invalid` errors are answered with: 422 or 400.
+    pub invalid_status: u16,
+}
+
+impl Settings {
+    /// The page a list query asks for, cut down to `page_cap`.
+    fn page(&self, query: &Query) -> Result<Page, ApiError> {
+        let mut page = query.page()?;
+        if let Some(cap) = self.page_cap {
+            page.limit = page.limit.min(cap);
+        }
+        Ok(page)
+    }
+
+    /// The filter as given, or no filter at all under `ignore_filters`.
+    fn applied<F: Default>(&self, filter: F) -> F {
+        if self.ignore_filters {
+            F::default()
+        } else {
+            filter
+        }
+    }
+
+    /// The answer to an error, with `invalid` moved to 400 when asked.
+    fn error(&self, err: &ApiError) -> Answer {
+        let mut answer = Answer::error(err);
+        if err.kind == "invalid" {
+            answer.status = self.invalid_status;
+        }
+        answer
+    }
 }
 
 /// Answers one API request against the state.
 pub fn handle(state: &mut State, settings: &Settings, incoming: &Incoming<'_>, now: Now) -> Answer {
     let key = match check_headers(settings, incoming) {
         Ok(key) => key,
-        Err(err) => return Answer::error(&err),
+        Err(err) => return settings.error(&err),
     };
     let matched = match route(incoming.method, incoming.path) {
         Some(m) if m.project == settings.project => m,
         Some(m) => {
             let err = ApiError::not_found(format!("No project has the id {:?}", m.project));
-            return Answer::error(&err);
+            return settings.error(&err);
         }
         None => {
             let err =
                 ApiError::not_found(format!("No route {} {}", incoming.method, incoming.path));
-            return Answer::error(&err);
+            return settings.error(&err);
         }
     };
     if let Some(key) = key {
-        if let Some(replay) = state.replay(incoming.path, key) {
+        if let Some(replay) = state.replay(incoming.path, key, now.instant) {
             let answer = Answer {
                 status: replay.status,
                 body: replay.body.clone(),
@@ -171,13 +238,13 @@ pub fn handle(state: &mut State, settings: &Settings, incoming: &Incoming<'_>, n
             return answer;
         }
     }
-    let answer = match dispatch(state, matched, incoming, now) {
+    let answer = match dispatch(state, settings, matched, incoming, now) {
         Ok((status, body)) => {
             let mut answer = Answer::json(status, &body);
             answer.created_subscription = matched.route == Route::CreateSubscription;
             answer
         }
-        Err(err) => Answer::error(&err),
+        Err(err) => settings.error(&err),
     };
     // Only a successful answer is remembered: a failed request may be
     // retried under the same key and be done for real.
@@ -187,7 +254,7 @@ pub fn handle(state: &mut State, settings: &Settings, incoming: &Incoming<'_>, n
                 status: answer.status,
                 body: answer.body.clone(),
             };
-            state.remember(incoming.path, key, replay);
+            state.remember(incoming.path, key, replay, now.instant);
         }
     }
     answer
@@ -233,6 +300,7 @@ fn check_headers<'a>(
 
 fn dispatch(
     state: &mut State,
+    settings: &Settings,
     matched: Matched<'_>,
     incoming: &Incoming<'_>,
     now: Now,
@@ -240,111 +308,208 @@ fn dispatch(
     let query = Query::parse(incoming.query);
     let ok = |value: Value| Ok((200, value));
     match matched.route {
-        Route::ListSims => {
-            let filter = SimFilter {
-                provider: query.get("provider")?.map(str::to_owned),
-                statuses: query.list("status", &["inactive", "active", "retired"])?,
-                sim_type: query.one_of("type", &["pSIM", "eSIM"])?,
-                user: query.get("user")?.map(str::to_owned),
-            };
-            let page = query.page()?;
-            ok(state.list_sims(&filter, &page, now)?)
-        }
+        Route::ListSims => ok(list_sims(state, settings, &query, now)?),
         Route::GetSim => ok(state.get_sim(matched.id, now)?),
-        Route::SearchSims => {
-            let body = json_body(incoming)?;
-            let iccid = required_str(&body, "iccid")?;
-            if !is_searchable_iccid(&iccid) {
-                return Err(ApiError::invalid_because(
-                    "invalidICCID",
-                    format!("{iccid:?} is not an ICCID: 19 digits (maybe padded with F) or 20"),
-                ));
-            }
-            let types = match body.get("type") {
-                None | Some(Value::Null) => None,
-                Some(Value::Array(types)) => Some(
-                    types
-                        .iter()
-                        .map(|t| match t.as_str() {
-                            Some(t @ ("pSIM" | "eSIM")) => Ok(t.to_owned()),
-                            _ => Err(ApiError::invalid("`type` lists only \"pSIM\" and \"eSIM\"")),
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
-                ),
-                Some(_) => return Err(ApiError::invalid("`type` must be a list of SIM types")),
-            };
-            ok(state.search_sims(&iccid, types.as_deref(), now))
-        }
-        Route::ListPlans => {
-            let filter = PlanFilter {
-                provider: query.get("provider")?.map(str::to_owned),
-                sim_type: query.one_of("simType", &["pSIM", "eSIM"])?,
-                statuses: query.list(
-                    "status",
-                    &["available", "archived", "pending", "draft", "active"],
-                )?,
-            };
-            let page = query.page()?;
-            ok(state.list_plans(&filter, &page)?)
-        }
+        Route::SearchSims => ok(search_sims(state, incoming, now)?),
+        Route::ListPlans => ok(list_plans(state, settings, &query)?),
         Route::GetPlan => ok(state.get_plan(matched.id)?),
-        Route::CreateUser => {
-            let body = json_body(incoming)?;
-            let email = required_str(&body, "email")?;
-            if !looks_like_email(&email) {
-                return Err(ApiError::invalid_because(
-                    "invalidEmail",
-                    format!("{email:?} is not an email address"),
-                ));
-            }
-            let birthday = optional_str(&body, "birthday")?;
-            if birthday.as_deref().is_some_and(|b| !looks_like_date(b)) {
-                return Err(ApiError::invalid("`birthday` must be a date: YYYY-MM-DD"));
-            }
-            let new = NewUser {
-                email,
-                full_name: optional_str(&body, "fullName")?,
-                birthday,
-                preferred_locale: optional_str(&body, "preferredLocale")?,
-            };
-            Ok((201, state.create_user(new, now)?))
-        }
+        Route::CreateUser => Ok((201, create_user(state, incoming, now)?)),
         Route::SearchUsers => {
             let body = json_body(incoming)?;
             let email = required_str(&body, "email")?;
             ok(state.search_users(&email))
         }
         Route::GetUser => ok(state.get_user(matched.id)?),
-        Route::ListSubscriptions => {
-            let filter = SubscriptionFilter {
-                sim: query.get("sim")?.map(str::to_owned),
-                user: query.get("user")?.map(str::to_owned),
-                plan: query.get("plan")?.map(str::to_owned),
-                statuses: query.list("status", &["pending", "initiated", "active", "ended"])?,
-            };
-            let page = query.page()?;
-            ok(state.list_subscriptions(&filter, &page, now)?)
+        Route::ListAddresses => {
+            let page = settings.page(&query)?;
+            ok(state.list_addresses(matched.user, &page)?)
         }
-        Route::CreateSubscription => {
-            let body = json_body(incoming)?;
-            let plan = required_str(&body, "plan")?;
-            let user = required_str(&body, "user")?;
-            let sim = optional_str(&body, "sim")?;
-            let user_address = match body.get("userAddress") {
-                None | Some(Value::Null) => None,
-                Some(address @ Value::Object(_)) => Some(address.clone()),
-                Some(_) => return Err(ApiError::invalid("`userAddress` must be an object")),
-            };
-            let new = NewSubscription {
-                plan,
-                user,
-                sim,
-                user_address,
-            };
-            Ok((201, state.create_subscription(new, now)?))
+        Route::CreateAddress => {
+            let fields = address_fields(&json_body(incoming)?)?;
+            Ok((201, state.create_address(matched.user, fields, now)?))
         }
+        Route::GetAddress => ok(state.get_address(matched.user, matched.id)?),
+        Route::ListSubscriptions => ok(list_subscriptions(state, settings, &query, now)?),
+        Route::CreateSubscription => Ok((201, create_subscription(state, incoming, now)?)),
         Route::GetSubscription => ok(state.get_subscription(matched.id, now)?),
     }
+}
+
+/// `GET sims`. With `--ignore-filters` the filters are still checked (a bad
+/// one is still refused) and then not applied.
+fn list_sims(
+    state: &State,
+    settings: &Settings,
+    query: &Query,
+    now: Now,
+) -> Result<Value, ApiError> {
+    let filter = SimFilter {
+        provider: query.get("provider")?.map(str::to_owned),
+        statuses: query.list("status", &["inactive", "active", "retired", "deleted"])?,
+        sim_type: query.one_of("type", &["pSIM", "eSIM"])?,
+        user: query.get("user")?.map(str::to_owned),
+    };
+    let page = settings.page(query)?;
+    state.list_sims(&settings.applied(filter), &page, now)
+}
+
+fn search_sims(state: &State, incoming: &Incoming<'_>, now: Now) -> Result<Value, ApiError> {
+    let body = json_body(incoming)?;
+    let iccid = required_str(&body, "iccid")?;
+    if !is_searchable_iccid(&iccid) {
+        return Err(ApiError::invalid_because(
+            "invalidICCID",
+            format!("{iccid:?} is not an ICCID: 19 digits (maybe padded with F) or 20"),
+        ));
+    }
+    let types = match body.get("type") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(types)) => Some(
+            types
+                .iter()
+                .map(|t| match t.as_str() {
+                    Some(t @ ("pSIM" | "eSIM")) => Ok(t.to_owned()),
+                    _ => Err(ApiError::invalid("`type` lists only \"pSIM\" and \"eSIM\"")),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => return Err(ApiError::invalid("`type` must be a list of SIM types")),
+    };
+    Ok(state.search_sims(&iccid, types.as_deref(), now))
+}
+
+fn list_plans(state: &State, settings: &Settings, query: &Query) -> Result<Value, ApiError> {
+    let filter = PlanFilter {
+        provider: query.get("provider")?.map(str::to_owned),
+        sim_type: query.one_of("simType", &["pSIM", "eSIM"])?,
+        statuses: query.list(
+            "status",
+            &["available", "archived", "pending", "draft", "active"],
+        )?,
+    };
+    let page = settings.page(query)?;
+    state.list_plans(&settings.applied(filter), &page)
+}
+
+fn create_user(state: &mut State, incoming: &Incoming<'_>, now: Now) -> Result<Value, ApiError> {
+    let body = json_body(incoming)?;
+    let email = required_str(&body, "email")?;
+    if email.chars().any(char::is_control) {
+        return Err(ApiError::invalid_because(
+            "invalidEmail",
+            "The email contains a control character",
+        ));
+    }
+    if !looks_like_email(&email) {
+        return Err(ApiError::invalid_because(
+            "invalidEmail",
+            format!("{email:?} is not an email address"),
+        ));
+    }
+    let full_name = optional_str(&body, "fullName")?;
+    if full_name
+        .as_deref()
+        .is_some_and(|n| n.chars().any(char::is_control))
+    {
+        return Err(ApiError::invalid_because(
+            "invalidFullName",
+            "The fullName contains a control character",
+        ));
+    }
+    let birthday = optional_str(&body, "birthday")?;
+    if birthday.as_deref().is_some_and(|b| !looks_like_date(b)) {
+        return Err(ApiError::invalid("`birthday` must be a date: YYYY-MM-DD"));
+    }
+    let new = NewUser {
+        email,
+        full_name,
+        birthday,
+        preferred_locale: optional_str(&body, "preferredLocale")?,
+    };
+    state.create_user(new, now)
+}
+
+/// The body of an address create. A missing `line1` or `city`, a `country`
+/// that is not two letters, or a control character anywhere is the
+/// documented `userAddressInvalid`; a field of the wrong JSON type is a plain
+/// `invalid`, like any other ill-typed field.
+fn address_fields(body: &Map<String, Value>) -> Result<AddressFields, ApiError> {
+    let not_valid = |why: &str| {
+        ApiError::invalid_because(
+            "userAddressInvalid",
+            format!("The given address is not valid: {why}"),
+        )
+    };
+    let line1 = optional_str(body, "line1")?.ok_or_else(|| not_valid("`line1` is required"))?;
+    let city = optional_str(body, "city")?.ok_or_else(|| not_valid("`city` is required"))?;
+    let country = optional_str(body, "country")?
+        .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()))
+        .ok_or_else(|| not_valid("`country` is an ISO 3166-1 alpha-2 code"))?
+        .to_ascii_uppercase();
+    let fields = AddressFields {
+        line1,
+        line2: optional_str(body, "line2")?,
+        city,
+        postal_code: optional_str(body, "postalCode")?,
+        state: optional_str(body, "state")?,
+        country,
+    };
+    let texts = [&fields.line1, &fields.city].into_iter().chain(
+        [&fields.line2, &fields.postal_code, &fields.state]
+            .into_iter()
+            .flatten(),
+    );
+    for text in texts {
+        if text.chars().any(char::is_control) {
+            return Err(not_valid("it contains a control character"));
+        }
+        if text.trim().is_empty() {
+            return Err(not_valid("a field is blank"));
+        }
+    }
+    Ok(fields)
+}
+
+fn list_subscriptions(
+    state: &State,
+    settings: &Settings,
+    query: &Query,
+    now: Now,
+) -> Result<Value, ApiError> {
+    let filter = SubscriptionFilter {
+        sim: query.get("sim")?.map(str::to_owned),
+        user: query.get("user")?.map(str::to_owned),
+        plan: query.get("plan")?.map(str::to_owned),
+        statuses: query.list("status", &["pending", "initiated", "active", "ended"])?,
+    };
+    let page = settings.page(query)?;
+    state.list_subscriptions(&settings.applied(filter), &page, now)
+}
+
+fn create_subscription(
+    state: &mut State,
+    incoming: &Incoming<'_>,
+    now: Now,
+) -> Result<Value, ApiError> {
+    let body = json_body(incoming)?;
+    let plan = required_str(&body, "plan")?;
+    let user = required_str(&body, "user")?;
+    let sim = optional_str(&body, "sim")?;
+    let user_address = match body.get("userAddress") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if id.is_empty() => {
+            return Err(ApiError::invalid("`userAddress` must not be empty"))
+        }
+        Some(given @ (Value::Object(_) | Value::String(_))) => Some(given.clone()),
+        Some(_) => return Err(ApiError::invalid("`userAddress` must be an address id")),
+    };
+    let new = NewSubscription {
+        plan,
+        user,
+        sim,
+        user_address,
+    };
+    state.create_subscription(new, now)
 }
 
 /// `^([0-9]{19}F?|[0-9]{20})$`, case-insensitive, without a regex engine.

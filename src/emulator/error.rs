@@ -5,6 +5,8 @@
 //! as `{"object":"error","type":..,"message":..,"code"?:..}`, so a client meets
 //! one shape whatever went wrong. The codes are stable names a test can assert.
 
+use std::path::PathBuf;
+
 use serde_json::{json, Value};
 
 /// One error answer: an HTTP status and the Gigs error body that goes with it.
@@ -88,4 +90,58 @@ impl ApiError {
         }
         body
     }
+}
+
+/// A plan object that the emulator cannot serve, with the plan's id (`?`
+/// when it has none) and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("plan {id}: {message}")]
+pub struct PlanError {
+    pub id: String,
+    pub message: String,
+}
+
+impl PlanError {
+    pub fn new(id: &str, message: impl Into<String>) -> PlanError {
+        PlanError {
+            id: id.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why the emulator could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    /// A setting outside its range (the checks clap makes, repeated for
+    /// library callers).
+    #[error("{0}")]
+    Setting(String),
+    #[error("cannot read the plans file {}: {source}", path.display())]
+    PlansUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a JSON list of plans: {source}", path.display())]
+    PlansNotJson {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    BadPlan { path: PathBuf, source: PlanError },
+    #[error("{}: the plan id {id} appears twice", path.display())]
+    DuplicatePlan { path: PathBuf, id: String },
+    #[error("cannot read the inventory manifest {}: {source}", path.display())]
+    Inventory {
+        path: PathBuf,
+        source: crate::manifest::ManifestError,
+    },
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error("cannot start the server: {0}")]
+    Serve(std::io::Error),
+    #[error("cannot install the Ctrl-C handler: {0}")]
+    CtrlC(#[from] ctrlc::Error),
+    #[error("cannot write to stdout: {0}")]
+    Stdout(std::io::Error),
 }

@@ -26,16 +26,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-
 use crate::iccid::{self, CheckDigit};
 use crate::manifest::ManifestOptions;
 use crate::validate::valid_iccids;
 
+pub use self::error::EmulatorError;
+
 use self::api::Settings;
 use self::faults::Faults;
 use self::server::{Running, Shared};
-use self::state::{Now, State};
+use self::state::{Condition, Now, State};
 
 pub use self::server::STATE_PATH;
 
@@ -50,9 +50,25 @@ pub struct EmulatorConfig {
     pub inventory: Vec<PathBuf>,
     /// ICCIDs to stock besides those of `inventory` (used by `--sandbox`).
     pub inventory_iccids: Vec<String>,
+    /// This many generated pSIMs of `provider` besides the others (valid
+    /// 20-digit ICCIDs `8988307` + serial + check digit), for load tests:
+    /// `simboard emulator --inventory 1000000`.
+    pub generated_sims: usize,
     /// ICCIDs stocked as retired pSIMs of `provider`: a SIM that can never
     /// take a subscription, for tests of that refusal.
     pub retired_iccids: Vec<String>,
+    /// ICCIDs stocked as `deleted` pSIMs of `provider` (a status Gigs'
+    /// example code knows), for tests of a status the client has no name for.
+    pub deleted_iccids: Vec<String>,
+    /// List endpoints ignore their filters (`--ignore-filters`): for tests
+    /// of a client that must check every item it is given.
+    pub ignore_filters: bool,
+    /// At most this many items per list page whatever `limit` asks
+    /// (`--page-cap`): for tests of a client that must follow every page.
+    pub page_cap: Option<usize>,
+    /// The HTTP status of an `invalid` error: 422 (as in Gigs' own client
+    /// mocks) or 400 (as in a copy of the error page); `--invalid-status`.
+    pub invalid_status: u16,
     /// Revokes the token in mid-run: the first this-many API requests (as
     /// `requestsTotal` counts them) are served as usual, and every later one
     /// is refused with 401 `unauthenticated`. `None` never revokes it.
@@ -78,7 +94,12 @@ impl Default for EmulatorConfig {
             project: "emulator".to_owned(),
             inventory: Vec::new(),
             inventory_iccids: Vec::new(),
+            generated_sims: 0,
             retired_iccids: Vec::new(),
+            deleted_iccids: Vec::new(),
+            ignore_filters: false,
+            page_cap: None,
+            invalid_status: 422,
             revoke_token_after: None,
             provider: "p4".to_owned(),
             plans: None,
@@ -94,22 +115,31 @@ impl Default for EmulatorConfig {
 
 impl EmulatorConfig {
     /// The checks clap makes for the command line, repeated for library callers.
-    fn check(&self) -> anyhow::Result<()> {
+    fn check(&self) -> Result<(), EmulatorError> {
+        let bad = |message: String| Err(EmulatorError::Setting(message));
         for (name, share) in [("fail rate", self.fail_rate), ("drop rate", self.drop_rate)] {
             if !(0.0..=1.0).contains(&share) {
-                bail!("the {name} must be between 0 and 1, not {share}");
+                return bad(format!("the {name} must be between 0 and 1, not {share}"));
             }
         }
         if let Some(rate) = self.rate {
             if !(rate.is_finite() && rate > 0.0) {
-                bail!("the rate must be a positive number, not {rate}");
+                return bad(format!("the rate must be a positive number, not {rate}"));
             }
         }
         if !(self.time_scale.is_finite() && self.time_scale >= 0.0) {
-            bail!("the time scale must be 0 or more, not {}", self.time_scale);
+            let scale = self.time_scale;
+            return bad(format!("the time scale must be 0 or more, not {scale}"));
         }
         if self.token.is_empty() || self.project.is_empty() {
-            bail!("the token and the project must not be empty");
+            return bad("the token and the project must not be empty".to_owned());
+        }
+        if self.page_cap == Some(0) {
+            return bad("the page cap must be at least 1".to_owned());
+        }
+        if !matches!(self.invalid_status, 400 | 422) {
+            let status = self.invalid_status;
+            return bad(format!("the invalid status is 400 or 422, not {status}"));
         }
         Ok(())
     }
@@ -139,7 +169,7 @@ pub struct Emulator {
 impl Emulator {
     /// Binds 127.0.0.1:`config.port` (0 = a free port), stocks the project,
     /// serves on background threads, and returns at once.
-    pub fn start(config: EmulatorConfig) -> anyhow::Result<Emulator> {
+    pub fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         config.check()?;
         let plans = match &config.plans {
             Some(path) => catalogue::load_plans(path)?,
@@ -152,17 +182,21 @@ impl Emulator {
         let mut state = State::new(plans, config.seed, config.time_scale);
         stock_inventory(&config, &mut state, &mut stock)?;
 
-        let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))
-            .with_context(|| format!("cannot listen on 127.0.0.1:{}", config.port))?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let port = config.port;
+        let bind = |source| EmulatorError::Bind { port, source };
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).map_err(bind)?;
+        let url = format!("http://{}", listener.local_addr().map_err(bind)?);
         let settings = Settings {
             token: config.token.clone(),
             project: config.project.clone(),
             revoke_token_after: config.revoke_token_after,
+            ignore_filters: config.ignore_filters,
+            page_cap: config.page_cap,
+            invalid_status: config.invalid_status,
         };
         let faults = Faults::new(config.rate, config.fail_rate, config.drop_rate, config.seed);
         let shared = Arc::new(Shared::new(settings, config.latency, state, faults));
-        let running = server::spawn(listener, Arc::clone(&shared))?;
+        let running = server::spawn(listener, Arc::clone(&shared)).map_err(EmulatorError::Serve)?;
         Ok(Emulator {
             url,
             token: config.token,
@@ -205,14 +239,17 @@ fn stock_inventory(
     config: &EmulatorConfig,
     state: &mut State,
     stock: &mut Stock,
-) -> anyhow::Result<()> {
+) -> Result<(), EmulatorError> {
     let now = Now::get();
     for path in &config.inventory {
         let (valid, skipped) = valid_iccids(path, &ManifestOptions::default(), CheckDigit::Enforce)
-            .with_context(|| format!("cannot read the inventory manifest {}", path.display()))?;
+            .map_err(|source| EmulatorError::Inventory {
+                path: path.clone(),
+                source,
+            })?;
         stock.skipped += skipped;
         for iccid in valid {
-            if state.stock_psim(&iccid, &config.provider, false, now) {
+            if state.stock_psim(&iccid, &config.provider, Condition::Usable, now) {
                 stock.sims += 1;
             } else {
                 stock.skipped += 1;
@@ -221,12 +258,34 @@ fn stock_inventory(
     }
     // These come from a caller that has chosen them already (`--sandbox`
     // may run with the check digit off), so only their shape is checked.
-    let extra = config.inventory_iccids.iter().map(|i| (i, false));
-    let retired = config.retired_iccids.iter().map(|i| (i, true));
-    for (raw, is_retired) in extra.chain(retired) {
+    let extra = config
+        .inventory_iccids
+        .iter()
+        .map(|i| (i, Condition::Usable));
+    let retired = config
+        .retired_iccids
+        .iter()
+        .map(|i| (i, Condition::Retired));
+    let deleted = config
+        .deleted_iccids
+        .iter()
+        .map(|i| (i, Condition::Deleted));
+    for (raw, condition) in extra.chain(retired).chain(deleted) {
         let stocked = iccid::check(raw, CheckDigit::Ignore)
-            .is_ok_and(|ok| state.stock_psim(ok.iccid.as_str(), &config.provider, is_retired, now));
+            .is_ok_and(|ok| state.stock_psim(ok.iccid.as_str(), &config.provider, condition, now));
         if stocked {
+            stock.sims += 1;
+        } else {
+            stock.skipped += 1;
+        }
+    }
+    for serial in 0..config.generated_sims {
+        if state.stock_psim(
+            &generated_iccid(serial),
+            &config.provider,
+            Condition::Usable,
+            now,
+        ) {
             stock.sims += 1;
         } else {
             stock.skipped += 1;
@@ -235,9 +294,18 @@ fn stock_inventory(
     Ok(())
 }
 
+/// The ICCID of generated SIM number `serial`: `8988307`, twelve digits of
+/// serial, and the Luhn check digit, so that it validates like a real one.
+pub fn generated_iccid(serial: usize) -> String {
+    let mut iccid = format!("8988307{serial:012}");
+    let check = crate::iccid::luhn_check_digit(iccid.as_bytes());
+    iccid.push(char::from(b'0' + check));
+    iccid
+}
+
 /// Serves until Ctrl-C (`simboard emulator`). The first line on stdout is
 /// `listening on URL`, then the token and the project to use.
-pub fn serve(config: &EmulatorConfig) -> anyhow::Result<()> {
+pub fn serve(config: &EmulatorConfig) -> Result<(), EmulatorError> {
     let plans_source = match &config.plans {
         Some(path) => path.display().to_string(),
         None => "the built-in catalogue".to_owned(),
@@ -246,9 +314,19 @@ pub fn serve(config: &EmulatorConfig) -> anyhow::Result<()> {
     let (stop, stopped) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop.send(());
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    })?;
+    announce(config, &emulator, &plans_source).map_err(EmulatorError::Stdout)?;
+    let _ = stopped.recv();
+    emulator.shutdown();
+    Ok(())
+}
 
+/// The start-up lines of `simboard emulator`.
+fn announce(
+    config: &EmulatorConfig,
+    emulator: &Emulator,
+    plans_source: &str,
+) -> std::io::Result<()> {
     let stock = emulator.stock();
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {}", emulator.url())?;
@@ -267,10 +345,5 @@ pub fn serve(config: &EmulatorConfig) -> anyhow::Result<()> {
     )?;
     writeln!(out, "serving until Ctrl-C")?;
     // Tests read the first line through a pipe, where stdout is block-buffered.
-    out.flush()?;
-    drop(out);
-
-    let _ = stopped.recv();
-    emulator.shutdown();
-    Ok(())
+    out.flush()
 }

@@ -105,7 +105,7 @@ impl Drop for Running {
 }
 
 /// Serves `listener` on a new runtime (two workers) on a background thread.
-pub fn spawn(listener: std::net::TcpListener, shared: Arc<Shared>) -> anyhow::Result<Running> {
+pub fn spawn(listener: std::net::TcpListener, shared: Arc<Shared>) -> std::io::Result<Running> {
     listener.set_nonblocking(true)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
