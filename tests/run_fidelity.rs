@@ -528,3 +528,62 @@ fn an_address_the_api_finds_invalid_is_address_invalid_with_its_message() {
         "no subscription sent"
     );
 }
+
+#[test]
+fn a_server_refusing_comma_lists_with_400_is_asked_once_per_status() {
+    // Gigs does not confirm comma lists in `status`, nor whether `invalid`
+    // comes with 400 or 422: a 400 refusal of the list is answered by asking
+    // for each status apart, and the `initiated` subscription is found.
+    let iccid = iccids(72, 1).remove(0);
+    let found = stub::sim("sim_1", &iccid, "inactive");
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&calls);
+    let stub = Stub::start(move |method, path, _| match (method, path) {
+        (_, p) if p.contains("/plans") => (200, stub::PLANS.to_owned()),
+        (_, p) if p.ends_with("/sims/search") => (200, found.clone()),
+        (_, p) if p.contains("/users/usr_1") => (200, USER.to_owned()),
+        ("POST", p) if p.ends_with("/subscriptions") => {
+            (422, stub::error("invalid", "simAlreadyUsed"))
+        }
+        ("GET", p) if p.contains("/subscriptions?") => {
+            let status = p
+                .split(['?', '&'])
+                .find_map(|kv| kv.strip_prefix("status="))
+                .unwrap_or("")
+                .to_owned();
+            log.lock().unwrap().push(status.clone());
+            match status.as_str() {
+                s if s.contains(',') => (400, stub::error("invalid", "")),
+                "initiated" => (
+                    200,
+                    stub::list(&[stub::subscription("sub_1", "sim_1", "initiated")]),
+                ),
+                _ => (200, stub::list(&[])),
+            }
+        }
+        _ => (404, stub::error("notFound", "")),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.csv"), manifest("iccid", &[iccid])).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(dir.path())
+        .env("GIGS_TOKEN", "sk_stub")
+        .args(["run", "m.csv", "-o", "r.csv", "--user", "usr_1"])
+        .args(["--project", "p", "--api-url", &stub.url])
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let l = line(&results(&dir.path().join("r.csv")), 2).clone();
+    assert_eq!(
+        (l.outcome.as_str(), l.subscription_id.as_str()),
+        ("already_onboarded", "sub_1"),
+        "{}",
+        l.message
+    );
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["pending,initiated,active", "pending", "initiated", "active"]
+    );
+}
