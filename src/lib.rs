@@ -9,7 +9,7 @@
 //! 2. [`iccid`] normalises and checks one cell (pure functions), and [`validate`]
 //!    runs that over the row stream in parallel, finds duplicates and keeps order;
 //! 3. [`gigs`] is the API client, and [`onboard`] takes one valid row through
-//!    resolve → pair a plan → pair a user → subscribe;
+//!    resolve → pair a plan → pair a user → its address → subscribe;
 //! 4. [`run`] drives many rows at once, with retries, pacing and `--resume`;
 //! 5. [`results`] writes the result CSV, one row per manifest row.
 //!

@@ -4,6 +4,11 @@
 //! says what to do, and never stops the batch. Only a token the API refuses in
 //! mid-run ([`Stop`]) does.
 //!
+//! A plan's requirements are checked against the row and its user in
+//! `requirements` (flat dotted keys; nothing is sent for a demand the row
+//! cannot meet), and a required address becomes one of the user's addresses
+//! in `address`, before the subscription is created with its id.
+//!
 //! What the whole run shares lives in [`Context`]: the plan catalogue (listed
 //! once per run), and caches that make each email, user id and plan id cost
 //! one lookup per run, however many rows name it and however many run at once
@@ -583,13 +588,18 @@ impl Context {
 
     /// True when `sub` has the plan and user this row would pair, found
     /// without creating anything.
+    /// A plan the row names is compared by id alone: a subscription that
+    /// exists already needs none of the plan's requirements met again.
     fn wants(&self, row: &RowRequest, sim: &Sim, sub: &Subscription) -> Result<bool, Step> {
-        let plan = match self.pair_plan(row, sim) {
-            Ok(plan) => plan,
-            Err(Step::Fail(_)) => return Ok(false),
-            Err(stop) => return Err(stop),
+        let plan_id = match row.plan.as_ref().or(self.settings.plan.as_ref()) {
+            Some(named) => named.clone(),
+            None => match self.pair_plan(row, sim) {
+                Ok(plan) => plan.id,
+                Err(Step::Fail(_)) => return Ok(false),
+                Err(stop) => return Err(stop),
+            },
         };
-        if plan.id != sub.plan_id() {
+        if plan_id != sub.plan_id() {
             return Ok(false);
         }
         match self.pick_user(row) {

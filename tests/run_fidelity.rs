@@ -587,3 +587,41 @@ fn a_server_refusing_comma_lists_with_400_is_asked_once_per_status() {
         ["pending,initiated,active", "pending", "initiated", "active"]
     );
 }
+
+#[test]
+fn a_sim_already_subscribed_to_the_named_plan_needs_no_address_again() {
+    let sims = iccids(73, 1);
+    let world = World::with_stock(&sims);
+    let user = world.create_user("i@x.example");
+    let address = world.api(
+        "POST",
+        &format!("/users/{user}/addresses"),
+        Some(json!({"line1": "2 Elm", "city": "Oslo", "country": "NO"})),
+    );
+    let sim = world.sim_id(&sims[0]);
+    let sub = world.api(
+        "POST",
+        "/subscriptions",
+        Some(json!({"plan": "pln_p4_address", "sim": sim, "user": user,
+                    "userAddress": address["id"]})),
+    );
+    let sub = sub["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{sub}"))
+        .to_owned();
+    world.write(
+        "m.csv",
+        &manifest("iccid,user", &[format!("{},{user}", sims[0])]),
+    );
+
+    let out = world.run(&["m.csv", "-o", "r.csv", "--plan", "pln_p4_address"]);
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let l = line(&results(&world.path("r.csv")), 2).clone();
+    assert_eq!(
+        (l.outcome.as_str(), l.subscription_id.as_str()),
+        ("already_onboarded", sub.as_str()),
+        "{}",
+        l.message
+    );
+}
