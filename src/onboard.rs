@@ -188,6 +188,32 @@ impl fmt::Display for Failure {
             Failure::PlanNotFound { plan } => {
                 write!(f, "plan {plan} does not exist in the project")
             }
+            Failure::PlanRequiresAddress { .. }
+            | Failure::PlanRequiresFullName { .. }
+            | Failure::PlanRequiresBirthday { .. }
+            | Failure::PlanRequiresDevice { .. } => self.fmt_requirement(f),
+            Failure::InvalidBirthday { value } => write!(
+                f,
+                "birthday {value:?} is not a date written YYYY-MM-DD; correct the birthday column"
+            ),
+            Failure::AddressInvalid { message } => {
+                write!(f, "the row's address is not valid: {message}")
+            }
+            Failure::UserMissing => {
+                f.write_str("no user for this row: give a user or email column, or --user")
+            }
+            Failure::UserNotFound { user } => {
+                write!(f, "user {user} does not exist in the project")
+            }
+            Failure::Api(message) => f.write_str(message),
+        }
+    }
+}
+
+impl Failure {
+    /// The message of a plan requirement the row cannot meet.
+    fn fmt_requirement(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             Failure::PlanRequiresAddress { plan, missing } => {
                 write!(f, "plan {plan} requires the user's address")?;
                 if missing.is_empty() {
@@ -208,20 +234,7 @@ impl fmt::Display for Failure {
                 f,
                 "plan {plan} requires a device, which a manifest cannot give; choose another plan"
             ),
-            Failure::InvalidBirthday { value } => write!(
-                f,
-                "birthday {value:?} is not a date written YYYY-MM-DD; correct the birthday column"
-            ),
-            Failure::AddressInvalid { message } => {
-                write!(f, "the row's address is not valid: {message}")
-            }
-            Failure::UserMissing => {
-                f.write_str("no user for this row: give a user or email column, or --user")
-            }
-            Failure::UserNotFound { user } => {
-                write!(f, "user {user} does not exist in the project")
-            }
-            Failure::Api(message) => f.write_str(message),
+            _ => Ok(()),
         }
     }
 }
