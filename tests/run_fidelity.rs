@@ -625,3 +625,72 @@ fn a_sim_already_subscribed_to_the_named_plan_needs_no_address_again() {
         l.message
     );
 }
+
+#[test]
+fn a_user_search_answered_page_by_page_with_other_users_finds_the_right_one() {
+    // A server that ignores the email and serves one user per page: the
+    // user is on the third page, after two others.
+    let iccid = iccids(74, 1).remove(0);
+    let found = stub::sim("sim_1", &iccid, "inactive");
+    let searches = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&searches);
+    let user = |id: &str, email: &str| {
+        format!(r#"{{"object":"user","id":"{id}","email":"{email}","status":"active"}}"#)
+    };
+    let page = |item: String, next: &str| {
+        format!(
+            r#"{{"object":"list","items":[{item}],"moreItemsAfter":{next},"moreItemsBefore":null}}"#
+        )
+    };
+    let stub = Stub::start(move |method, path, _| match (method, path) {
+        (_, p) if p.contains("/plans") => (200, stub::PLANS.to_owned()),
+        (_, p) if p.ends_with("/sims/search") => (200, found.clone()),
+        ("POST", p) if p.contains("/users/search") => {
+            log.lock()
+                .unwrap()
+                .push(p.rsplit('/').next().unwrap_or("").to_owned());
+            let answer = if p.contains("after=usr_b") {
+                page(user("usr_1", "Ann@X.example"), "null")
+            } else if p.contains("after=usr_a") {
+                page(user("usr_b", "bob@x.example"), r#""usr_b""#)
+            } else {
+                page(user("usr_a", "annie@x.example"), r#""usr_a""#)
+            };
+            (200, answer)
+        }
+        ("POST", p) if p.ends_with("/users") => (500, stub::error("unknown", "unknown")),
+        ("GET", p) if p.contains("/subscriptions?") => (200, stub::list(&[])),
+        ("POST", p) if p.ends_with("/subscriptions") => {
+            (201, stub::subscription("sub_1", "sim_1", "active"))
+        }
+        _ => (404, stub::error("notFound", "")),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let text = manifest("iccid,email", &[format!("{iccid},ann@x.example")]);
+    std::fs::write(dir.path().join("m.csv"), text).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(dir.path())
+        .env("GIGS_TOKEN", "sk_stub")
+        .args(["run", "m.csv", "-o", "r.csv"])
+        .args(["--project", "p", "--api-url", &stub.url])
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let l = line(&results(&dir.path().join("r.csv")), 2).clone();
+    assert_eq!(
+        (l.outcome.as_str(), l.user_id.as_str()),
+        ("onboarded", "usr_1"),
+        "{}",
+        l.message
+    );
+    assert_eq!(
+        *searches.lock().unwrap(),
+        [
+            "search",
+            "search?limit=200&after=usr_a",
+            "search?limit=200&after=usr_b"
+        ]
+    );
+}
