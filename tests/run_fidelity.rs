@@ -694,3 +694,55 @@ fn a_user_search_answered_page_by_page_with_other_users_finds_the_right_one() {
         ]
     );
 }
+
+#[test]
+fn a_list_whose_cursor_comes_back_stops_the_run_instead_of_looping() {
+    let stub = Stub::start(move |method, path, _| match (method, path) {
+        ("GET", p) if p.contains("/plans") => {
+            let (id, next) = if p.contains("after=pln_b") {
+                ("pln_a", "pln_a")
+            } else if p.contains("after=pln_a") {
+                ("pln_b", "pln_b")
+            } else {
+                ("pln_a", "pln_a")
+            };
+            (
+                200,
+                format!(
+                    r#"{{"object":"list","items":[{{"object":"plan","id":"{id}","provider":"p4","simTypes":["pSIM"],"status":"available"}}],"moreItemsAfter":"{next}","moreItemsBefore":null}}"#
+                ),
+            )
+        }
+        _ => (404, stub::error("notFound", "")),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let iccid = iccids(75, 1).remove(0);
+    std::fs::write(dir.path().join("m.csv"), manifest("iccid", &[iccid])).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(dir.path())
+        .env("GIGS_TOKEN", "sk_stub")
+        .args(["run", "m.csv", "-o", "r.csv", "--user", "usr_1"])
+        .args([
+            "--project",
+            "p",
+            "--api-url",
+            &stub.url,
+            "--max-retries",
+            "0",
+        ])
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pages do not end"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        stub.requests(),
+        3,
+        "the third page repeats the first cursor"
+    );
+}
