@@ -525,7 +525,11 @@ impl Context {
         ids.plan_id = plan.id.clone();
         let user = self.pick_user(row)?;
         if self.settings.dry_run {
-            return Ok(would_onboard(&plan, &user, ids));
+            let mut done = would_onboard(&plan, &user, ids);
+            if let Some(note) = self.address_note(row, &plan, &user)? {
+                done.message.push_str(&note);
+            }
+            return Ok(done);
         }
         let user = match user {
             UserPick::Known(user) => user,
@@ -663,6 +667,31 @@ impl Context {
             }
             .into()),
         }
+    }
+
+    /// For a dry run on a plan that requires an address: which address the
+    /// row would use, read from the user's addresses (listed once per user),
+    /// never created.
+    fn address_note(
+        &self,
+        row: &RowRequest,
+        plan: &Plan,
+        user: &UserPick,
+    ) -> Result<Option<String>, Step> {
+        let Ok(address) = row.address.address() else {
+            return Ok(None);
+        };
+        if !plan.requires_address() {
+            return Ok(None);
+        }
+        let found = match user {
+            UserPick::Known(user) => self.addresses.find(&self.client, &user.id, &address)?,
+            UserPick::New { .. } => None,
+        };
+        Ok(Some(match found {
+            Some(id) => format!(", with the user's address {id}"),
+            None => ", adding the row's address to the user".to_owned(),
+        }))
     }
 
     /// What of `plan`'s requirements the row (and its user, looked up only

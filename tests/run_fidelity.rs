@@ -746,3 +746,54 @@ fn a_list_whose_cursor_comes_back_stops_the_run_instead_of_looping() {
         "the third page repeats the first cursor"
     );
 }
+
+#[test]
+fn a_dry_run_says_which_address_it_would_use_and_creates_none() {
+    let sims = iccids(76, 3);
+    let world = World::with_stock(&sims);
+    let housed = world.create_user("j@x.example");
+    let address = world.api(
+        "POST",
+        &format!("/users/{housed}/addresses"),
+        Some(json!({"line1": "3 Pier", "city": "Hull", "country": "GB"})),
+    );
+    let address = address["id"].as_str().unwrap().to_owned();
+    let homeless = world.create_user("k@x.example");
+    let rows = [
+        format!("{},j@x.example,3 pier,HULL,gb", sims[0]),
+        format!("{},k@x.example,3 Pier,Hull,GB", sims[1]),
+        format!("{},new@x.example,3 Pier,Hull,GB", sims[2]),
+    ];
+    world.write(
+        "m.csv",
+        &manifest(
+            "iccid,email,address_line1,address_city,address_country",
+            &rows,
+        ),
+    );
+
+    let out = world.run(&[
+        "m.csv",
+        "-o",
+        "r.csv",
+        "--plan",
+        "pln_p4_address",
+        "--dry-run",
+    ]);
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = results(&world.path("r.csv"));
+    let first = line(&lines, 2);
+    assert_eq!(first.outcome, "would_onboard");
+    assert!(first.message.contains(&address), "{}", first.message);
+    let second = line(&lines, 3);
+    assert_eq!(second.user_id, homeless);
+    assert!(
+        second.message.contains("adding the row's address"),
+        "{}",
+        second.message
+    );
+    assert!(line(&lines, 4).message.contains("adding the row's address"));
+    assert_eq!(world.counter("addressesCreated"), 1, "only the test's own");
+    assert_eq!(world.counter("usersCreated"), 2, "only the test's own");
+}

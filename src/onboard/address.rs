@@ -32,6 +32,23 @@ impl Addresses {
         }
     }
 
+    /// The id of `user`'s address that matches `address`, if the user has
+    /// it (a dry run's question: nothing is created).
+    pub(super) fn find(
+        &self,
+        client: &Client,
+        user: &str,
+        address: &Address,
+    ) -> Result<Option<String>, Step> {
+        let listed = self.list(client, user)?;
+        Ok(same_address(&listed, address).map(|found| found.id.clone()))
+    }
+
+    fn list(&self, client: &Client, user: &str) -> Result<Vec<UserAddress>, Step> {
+        self.listed
+            .get_or_init(user, || Ok(client.list_addresses(user)?))
+    }
+
     /// The id of `user`'s address that matches `address`, made if need be.
     pub(super) fn ensure(
         &self,
@@ -42,9 +59,7 @@ impl Addresses {
     ) -> Result<String, Step> {
         let key = format!("{user}\n{}", address_key(address));
         self.settled.get_or_init(&key, || {
-            let listed = self
-                .listed
-                .get_or_init(user, || Ok(client.list_addresses(user)?))?;
+            let listed = self.list(client, user)?;
             if let Some(found) = same_address(&listed, address) {
                 return Ok(found.id.clone());
             }
