@@ -267,6 +267,10 @@ pub struct EmulatorArgs {
     /// then answered by closing the connection.
     #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
     pub drop_rate: f64,
+    /// The share of successful address creates that are committed and then
+    /// answered by closing the connection.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub address_drop_rate: f64,
     /// Seed for the injected faults, to make them reproducible.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -320,6 +324,7 @@ impl EmulatorArgs {
             rate: self.rate,
             fail_rate: self.fail_rate,
             drop_rate: self.drop_rate,
+            address_drop_rate: self.address_drop_rate,
             seed: self.seed,
             time_scale: self.time_scale,
             ..defaults

@@ -97,3 +97,57 @@ fn without_a_token_flag_the_binary_prints_the_default_token() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[test]
+fn the_binary_generates_an_inventory_and_takes_the_distrust_knobs() {
+    let (_running, mut stdout) = start(&[
+        "--port",
+        "0",
+        "--inventory",
+        "5",
+        "--page-cap",
+        "2",
+        "--ignore-filters",
+        "--invalid-status",
+        "400",
+    ]);
+    let url = line(&mut stdout).replace("listening on ", "");
+    let token = line(&mut stdout).replace("token: ", "");
+    let _project = line(&mut stdout);
+    let inventory = line(&mut stdout);
+    assert!(inventory.contains("5 pSIMs"), "{inventory}");
+
+    let get = |path: &str| {
+        read(
+            client()
+                .get(format!("{url}/projects/emulator{path}"))
+                .bearer_auth(&token)
+                .send()
+                .unwrap(),
+        )
+    };
+    // Two items a page, whatever the limit, and the status filter ignored.
+    let (status, page) = get("/sims?limit=200&status=retired");
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{page}");
+    assert!(items.iter().all(|s| s["status"] == "inactive"), "{page}");
+    assert!(page["moreItemsAfter"].is_string(), "{page}");
+    // And `invalid` comes as 400.
+    let (status, error) = get("/sims?limit=0");
+    assert_eq!(
+        (status, &error["type"]),
+        (400, &json!("invalid")),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_page_cap_of_zero_is_refused_by_the_binary() {
+    let output = Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .args(["emulator", "--page-cap", "0"])
+        .output()
+        .expect("simboard runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("page-cap"));
+}

@@ -389,3 +389,45 @@ fn an_invalid_status_other_than_400_or_422_is_refused_at_start() {
     };
     assert!(simboard::emulator::Emulator::start(config).is_err());
 }
+
+// --- Indexed filters ------------------------------------------------------------
+
+#[test]
+fn the_user_filter_pages_a_users_sims_newest_first_whatever_order_they_were_taken_in() {
+    let (api, sims, ada) = project("p4", 5);
+    let bob = api.user("bob@example.com");
+    for (user, sim) in [(&ada, 3), (&bob, 2), (&ada, 1), (&ada, 4)] {
+        assert_eq!(api.subscribe("pln_p4_standard", user, &sims[sim]).0, 201);
+    }
+    // The inventory is listed newest first, so SIM 4 before SIM 3 before SIM 1.
+    let (_, first) = api.get(&format!("/sims?user={ada}&limit=2"));
+    assert_eq!(ids(&first), [sims[4].as_str(), sims[3].as_str()]);
+    let after = first["moreItemsAfter"].as_str().expect("more SIMs follow");
+    let (_, rest) = api.get(&format!("/sims?user={ada}&limit=2&after={after}"));
+    assert_eq!(ids(&rest), [sims[1].as_str()]);
+    assert_eq!(rest["moreItemsAfter"], Value::Null);
+    assert_eq!(rest["moreItemsBefore"], sims[1].as_str());
+    let (_, subs) = api.get(&format!("/subscriptions?user={bob}"));
+    assert_eq!(subs["items"][0]["sim"]["id"], sims[2].as_str());
+    assert_eq!(ids(&subs).len(), 1);
+}
+
+#[test]
+fn a_dropped_address_answer_leaves_the_address_stored_for_a_list_to_find() {
+    let api = Api::start(EmulatorConfig {
+        address_drop_rate: 1.0,
+        ..EmulatorConfig::default()
+    });
+    let user = api.user("ada@example.com");
+    let path = format!("/users/{user}/addresses");
+    let lost = api.post_req(&path, &berlin()).send();
+    assert!(lost.is_err(), "the answer is dropped: {lost:?}");
+    assert_eq!(api.counter("dropped"), 1);
+    assert_eq!(api.counter("addressesCreated"), 1);
+    // Sending it again finds it there; listing gives its id.
+    let again = api.post(&path, berlin());
+    assert_error(&again, 422, "invalid", Some("userAddressAlreadyExists"));
+    let (_, list) = api.get(&path);
+    assert_eq!(list["items"][0]["city"], "Berlin");
+    assert_eq!(ids(&list).len(), 1);
+}

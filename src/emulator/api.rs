@@ -141,13 +141,14 @@ pub struct Incoming<'a> {
     pub body: Result<&'a [u8], BodyError>,
 }
 
-/// One answer: status and serialised JSON body. `created_subscription` tells
-/// the server this is a fresh create, the only answer `--drop-rate` may drop.
+/// One answer: status and serialised JSON body. `created` tells the server
+/// which fresh create this is, if any: `--drop-rate` may drop a subscription
+/// create's answer, `--address-drop-rate` an address create's.
 #[derive(Clone, Debug)]
 pub struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
-    pub created_subscription: bool,
+    pub created: Option<Route>,
 }
 
 impl Answer {
@@ -156,7 +157,7 @@ impl Answer {
             status,
             // Serialising a `Value` cannot fail; the fallback keeps it panic-free.
             body: serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
-            created_subscription: false,
+            created: None,
         }
     }
 
@@ -232,16 +233,22 @@ pub fn handle(state: &mut State, settings: &Settings, incoming: &Incoming<'_>, n
             let answer = Answer {
                 status: replay.status,
                 body: replay.body.clone(),
-                created_subscription: false,
+                created: None,
             };
             state.counters.idempotent_replays += 1;
             return answer;
         }
     }
     let answer = match dispatch(state, settings, matched, incoming, now) {
-        Ok((status, body)) => {
+        Ok((status, Reply::Bytes(body))) => Answer {
+            status,
+            body,
+            created: None,
+        },
+        Ok((status, Reply::Json(body))) => {
             let mut answer = Answer::json(status, &body);
-            answer.created_subscription = matched.route == Route::CreateSubscription;
+            answer.created = Some(matched.route)
+                .filter(|route| matches!(route, Route::CreateSubscription | Route::CreateAddress));
             answer
         }
         Err(err) => settings.error(&err),
@@ -298,22 +305,29 @@ fn check_headers<'a>(
     }
 }
 
+/// A successful answer's body: JSON to serialise, or bytes written already.
+enum Reply {
+    Json(Value),
+    Bytes(Vec<u8>),
+}
+
 fn dispatch(
     state: &mut State,
     settings: &Settings,
     matched: Matched<'_>,
     incoming: &Incoming<'_>,
     now: Now,
-) -> Result<(u16, Value), ApiError> {
+) -> Result<(u16, Reply), ApiError> {
     let query = Query::parse(incoming.query);
-    let ok = |value: Value| Ok((200, value));
+    let ok = |value: Value| Ok((200, Reply::Json(value)));
+    let created = |value: Value| Ok((201, Reply::Json(value)));
     match matched.route {
-        Route::ListSims => ok(list_sims(state, settings, &query, now)?),
+        Route::ListSims => Ok((200, Reply::Bytes(list_sims(state, settings, &query, now)?))),
         Route::GetSim => ok(state.get_sim(matched.id, now)?),
         Route::SearchSims => ok(search_sims(state, incoming, now)?),
         Route::ListPlans => ok(list_plans(state, settings, &query)?),
         Route::GetPlan => ok(state.get_plan(matched.id)?),
-        Route::CreateUser => Ok((201, create_user(state, incoming, now)?)),
+        Route::CreateUser => created(create_user(state, incoming, now)?),
         Route::SearchUsers => {
             let body = json_body(incoming)?;
             let email = required_str(&body, "email")?;
@@ -326,11 +340,11 @@ fn dispatch(
         }
         Route::CreateAddress => {
             let fields = address_fields(&json_body(incoming)?)?;
-            Ok((201, state.create_address(matched.user, fields, now)?))
+            created(state.create_address(matched.user, fields, now)?)
         }
         Route::GetAddress => ok(state.get_address(matched.user, matched.id)?),
         Route::ListSubscriptions => ok(list_subscriptions(state, settings, &query, now)?),
-        Route::CreateSubscription => Ok((201, create_subscription(state, incoming, now)?)),
+        Route::CreateSubscription => created(create_subscription(state, incoming, now)?),
         Route::GetSubscription => ok(state.get_subscription(matched.id, now)?),
     }
 }
@@ -342,7 +356,7 @@ fn list_sims(
     settings: &Settings,
     query: &Query,
     now: Now,
-) -> Result<Value, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     let filter = SimFilter {
         provider: query.get("provider")?.map(str::to_owned),
         statuses: query.list("status", &["inactive", "active", "retired", "deleted"])?,

@@ -1,5 +1,5 @@
 //! The fault knobs: the `--rate` token bucket, the `--fail-rate` and
-//! `--drop-rate` dice, all drawn from one seeded generator so that `--seed`
+//! `--drop-rate` (and `--address-drop-rate`) dice, all drawn from one seeded generator so that `--seed`
 //! makes a sequential run repeat exactly.
 //!
 //! A die is only thrown when its knob is above zero, so turning one knob on
@@ -61,16 +61,26 @@ pub struct Faults {
     bucket: Option<Bucket>,
     fail_rate: f64,
     drop_rate: f64,
+    address_drop_rate: f64,
     rng: fastrand::Rng,
 }
 
 impl Faults {
-    pub fn new(rate: Option<f64>, fail_rate: f64, drop_rate: f64, seed: u64) -> Faults {
+    /// `address_drop_rate` is the share of address creates whose answer is
+    /// dropped, as `drop_rate` is for subscription creates.
+    pub fn new(
+        rate: Option<f64>,
+        fail_rate: f64,
+        drop_rate: f64,
+        address_drop_rate: f64,
+        seed: u64,
+    ) -> Faults {
         let now = Instant::now();
         Faults {
             bucket: rate.map(|rate| Bucket::new(rate, now)),
             fail_rate,
             drop_rate,
+            address_drop_rate,
             rng: fastrand::Rng::with_seed(seed),
         }
     }
@@ -90,9 +100,15 @@ impl Faults {
         Verdict::Pass
     }
 
-    /// Whether to close the connection instead of answering a fresh create.
-    pub fn drop_answer(&mut self) -> bool {
-        self.drop_rate > 0.0 && self.rng.f64() < self.drop_rate
+    /// Whether to close the connection instead of answering a fresh
+    /// subscription create (or, with `address`, a fresh address create).
+    pub fn drop_answer(&mut self, address: bool) -> bool {
+        let share = if address {
+            self.address_drop_rate
+        } else {
+            self.drop_rate
+        };
+        share > 0.0 && self.rng.f64() < share
     }
 }
 
@@ -124,7 +140,7 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_faults() {
         let run = || {
-            let mut faults = Faults::new(None, 0.5, 0.0, 7);
+            let mut faults = Faults::new(None, 0.5, 0.0, 0.0, 7);
             (0..50)
                 .map(|_| faults.admit(Instant::now()))
                 .collect::<Vec<_>>()

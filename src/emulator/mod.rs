@@ -81,6 +81,9 @@ pub struct EmulatorConfig {
     pub rate: Option<f64>,
     pub fail_rate: f64,
     pub drop_rate: f64,
+    /// The same for address creates (`POST users/{user}/addresses`): the
+    /// address is stored, its answer lost.
+    pub address_drop_rate: f64,
     pub seed: u64,
     /// Multiplies the activation delays of the delayed test SIMs (1.0 = real time).
     pub time_scale: f64,
@@ -107,6 +110,7 @@ impl Default for EmulatorConfig {
             rate: None,
             fail_rate: 0.0,
             drop_rate: 0.0,
+            address_drop_rate: 0.0,
             seed: 0,
             time_scale: 1.0,
         }
@@ -117,7 +121,12 @@ impl EmulatorConfig {
     /// The checks clap makes for the command line, repeated for library callers.
     fn check(&self) -> Result<(), EmulatorError> {
         let bad = |message: String| Err(EmulatorError::Setting(message));
-        for (name, share) in [("fail rate", self.fail_rate), ("drop rate", self.drop_rate)] {
+        let shares = [
+            ("fail rate", self.fail_rate),
+            ("drop rate", self.drop_rate),
+            ("address drop rate", self.address_drop_rate),
+        ];
+        for (name, share) in shares {
             if !(0.0..=1.0).contains(&share) {
                 return bad(format!("the {name} must be between 0 and 1, not {share}"));
             }
@@ -194,7 +203,13 @@ impl Emulator {
             page_cap: config.page_cap,
             invalid_status: config.invalid_status,
         };
-        let faults = Faults::new(config.rate, config.fail_rate, config.drop_rate, config.seed);
+        let faults = Faults::new(
+            config.rate,
+            config.fail_rate,
+            config.drop_rate,
+            config.address_drop_rate,
+            config.seed,
+        );
         let shared = Arc::new(Shared::new(settings, config.latency, state, faults));
         let running = server::spawn(listener, Arc::clone(&shared)).map_err(EmulatorError::Serve)?;
         Ok(Emulator {
@@ -279,6 +294,7 @@ fn stock_inventory(
             stock.skipped += 1;
         }
     }
+    state.reserve_sims(config.generated_sims);
     for serial in 0..config.generated_sims {
         if state.stock_psim(
             &generated_iccid(serial),

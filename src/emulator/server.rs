@@ -25,7 +25,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::api::{self, Answer, BodyError, Incoming, Settings};
+use super::api::{self, Answer, BodyError, Incoming, Route, Settings};
 use super::error::ApiError;
 use super::faults::{Faults, Verdict};
 use super::state::{Now, State};
@@ -220,7 +220,9 @@ async fn answer(
         let inner = &mut *inner;
         let answer = api::handle(&mut inner.state, &shared.settings, &incoming, Now::get());
         // The subscription is committed by now; only its answer is lost.
-        let dropped = answer.created_subscription && inner.faults.drop_answer();
+        let dropped = answer
+            .created
+            .is_some_and(|route| inner.faults.drop_answer(route == Route::CreateAddress));
         if dropped {
             inner.state.counters.dropped += 1;
         }

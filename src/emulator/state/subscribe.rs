@@ -2,6 +2,7 @@
 //! with its own error, and committed only when every check has passed; and
 //! the reads, with `plan`, `sim` and `user` embedded as the API answers.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -9,7 +10,7 @@ use serde_json::Value;
 use super::super::catalogue::{Activation, Placeholder, Plan, TEST_ICCID_PREFIX};
 use super::super::clock::rfc3339;
 use super::super::error::ApiError;
-use super::records::{Condition, Subscription, User};
+use super::records::{Condition, PackedIccid, Subscription, User};
 use super::table::{Lister, Page, Scope};
 use super::{fresh_id, NewSubscription, Now, State, SubscriptionFilter};
 
@@ -19,6 +20,11 @@ enum Candidate {
     Placeholder(&'static Placeholder),
     /// No `sim` given, for an eSIM plan: an eSIM is provisioned on demand.
     NewEsim,
+}
+
+/// The positions an index holds for `key`, as a list scope.
+fn indexed<'a>(index: &'a HashMap<String, Vec<usize>>, key: &str) -> Scope<'a> {
+    Scope::Only(index.get(key).map_or(&[][..], Vec::as_slice))
 }
 
 /// What the SIM checks look at, whichever kind of candidate it is.
@@ -219,12 +225,20 @@ impl State {
             activated_wall,
         };
         let body = self.embedded(&subscription, Some(plan.body.clone()), now);
-        let sim_id = subscription.sim.clone();
+        let (sim_id, user) = (subscription.sim.clone(), subscription.user.clone());
         let index = self.subscriptions.insert(&id, subscription);
         self.subscriptions_by_sim
             .entry(sim_id)
             .or_default()
             .push(index);
+        self.subscriptions_by_user
+            .entry(user.clone())
+            .or_default()
+            .push(index);
+        // SIMs are not taken in creation order: keep the list sorted.
+        let sims = self.sims_by_user.entry(user).or_default();
+        let at = sims.partition_point(|&i| i < sim_index);
+        sims.insert(at, sim_index);
         self.counters.subscriptions_created += 1;
         Ok(body)
     }
@@ -243,13 +257,13 @@ impl State {
             Candidate::Stored(index) => (index, Some(Duration::ZERO)),
             Candidate::NewEsim => {
                 let iccid = self.fresh_iccid("89", 17);
-                let index = self.add_sim(&iccid, "eSIM", &plan.provider, Condition::Usable, now);
+                let index = self.add_sim(iccid, "eSIM", &plan.provider, Condition::Usable, now);
                 (index, Some(Duration::ZERO))
             }
             Candidate::Placeholder(placeholder) => {
                 let iccid = self.fresh_iccid(TEST_ICCID_PREFIX, 10);
                 let sim_type = placeholder.sim_type;
-                let index = self.add_sim(&iccid, sim_type, "test", Condition::Usable, now);
+                let index = self.add_sim(iccid, sim_type, "test", Condition::Usable, now);
                 (index, self.activation_delay(placeholder.activation))
             }
         }
@@ -271,7 +285,7 @@ impl State {
 
     /// A new ICCID: `prefix`, then `random` random digits (then a Luhn check
     /// digit for non-test ICCIDs, which must look like real ones), unused so far.
-    fn fresh_iccid(&mut self, prefix: &str, random: usize) -> String {
+    fn fresh_iccid(&mut self, prefix: &str, random: usize) -> PackedIccid {
         loop {
             let mut iccid = prefix.to_owned();
             iccid.extend((0..random).map(|_| self.rng.digit(10)));
@@ -279,10 +293,13 @@ impl State {
                 let check = crate::iccid::luhn_check_digit(iccid.as_bytes());
                 iccid.push(char::from(b'0' + check));
             }
-            if !self.sims_by_iccid.contains_key(iccid.as_str())
-                && Placeholder::by_iccid(&iccid).is_none()
+            // The prefixes are digits and so is the rest: this always packs.
+            let Some(packed) = PackedIccid::pack(&iccid) else {
+                continue;
+            };
+            if !self.sims_by_iccid.contains_key(&packed) && Placeholder::by_iccid(&iccid).is_none()
             {
-                return iccid;
+                return packed;
             }
         }
     }
@@ -303,8 +320,8 @@ impl State {
         sub.to_json(now.instant, plan, sim, user)
     }
 
-    /// With a `sim` filter, only that SIM's subscriptions are looked at,
-    /// through their index.
+    /// With a `sim` (or `user`) filter, only that SIM's (or user's)
+    /// subscriptions are looked at, through their index.
     pub fn list_subscriptions(
         &self,
         filter: &SubscriptionFilter,
@@ -321,13 +338,10 @@ impl State {
                     Some(wanted) => wanted.iter().any(|w| w == status),
                 }
         };
-        let scope = match &filter.sim {
-            None => Scope::All,
-            Some(sim) => Scope::Only(
-                self.subscriptions_by_sim
-                    .get(sim)
-                    .map_or(&[][..], Vec::as_slice),
-            ),
+        let scope = match (&filter.sim, &filter.user) {
+            (Some(sim), _) => indexed(&self.subscriptions_by_sim, sim),
+            (None, Some(user)) => indexed(&self.subscriptions_by_user, user),
+            (None, None) => Scope::All,
         };
         let lister = Lister {
             table: &self.subscriptions,

@@ -41,6 +41,13 @@ impl<T> Table<T> {
         index
     }
 
+    /// Room for `more` records, so that a large stock grows the table once
+    /// instead of doubling (and holding the old and new copies at once).
+    pub fn reserve(&mut self, more: usize) {
+        self.items.reserve_exact(more);
+        self.by_id.reserve(more);
+    }
+
     pub fn position(&self, id: &str) -> Option<usize> {
         self.by_id.get(id).map(|&i| i as usize)
     }
@@ -84,6 +91,13 @@ pub enum Scope<'a> {
     Only(&'a [usize]),
 }
 
+/// One page, before it is shown: positions in the table, in list order.
+pub struct Cut {
+    pub records: Vec<usize>,
+    pub after: Option<String>,
+    pub before: Option<String>,
+}
+
 /// How to show the records of one list.
 pub struct Lister<'t, T, K, R> {
     pub table: &'t Table<T>,
@@ -102,6 +116,17 @@ where
     /// Cuts one page, newest first, out of the records of `scope` that
     /// `keep` accepts, with its `moreItemsAfter`/`moreItemsBefore` ids.
     pub fn page(&self, scope: Scope<'_>, page: &Page) -> Result<Value, ApiError> {
+        let cut = self.cut(scope, page)?;
+        let items = cut
+            .records
+            .iter()
+            .map(|&i| (self.render)(&self.table.items[i]))
+            .collect();
+        Ok(list_json(items, cut.after, cut.before))
+    }
+
+    /// The positions of one page's records, in list order, and its cursors.
+    pub fn cut(&self, scope: Scope<'_>, page: &Page) -> Result<Cut, ApiError> {
         let len = match scope {
             Scope::All => self.table.len(),
             Scope::Only(positions) => positions.len(),
@@ -112,43 +137,37 @@ where
             Scope::Only(positions) => positions[slot],
         };
         let kept = |slot: &usize| (self.keep)(&self.table.items[record(*slot)]);
-        let (mut slots, more_after, more_before) = match &page.cursor {
+        // One more than the limit is read, to know whether more follow.
+        let take = |slots: &mut dyn Iterator<Item = usize>| -> (Vec<usize>, bool) {
+            let mut taken: Vec<usize> = slots.filter(kept).take(page.limit + 1).collect();
+            let more = taken.len() > page.limit;
+            taken.truncate(page.limit);
+            (taken, more)
+        };
+        let (slots, more_after, more_before) = match &page.cursor {
             Cursor::Start => {
-                let mut slots: Vec<usize> =
-                    (0..len).rev().filter(kept).take(page.limit + 1).collect();
-                let more = slots.len() > page.limit;
-                slots.truncate(page.limit);
+                let (slots, more) = take(&mut (0..len).rev());
                 (slots, more, false)
             }
             Cursor::After(id) => {
                 let at = self.cursor_slot(scope, id, "after")?;
-                let mut slots: Vec<usize> =
-                    (0..at).rev().filter(kept).take(page.limit + 1).collect();
-                let more = slots.len() > page.limit;
-                slots.truncate(page.limit);
+                let (slots, more) = take(&mut (0..at).rev());
                 (slots, more, (at..len).any(|s| kept(&s)))
             }
             Cursor::Before(id) => {
                 let at = self.cursor_slot(scope, id, "before")?;
-                let mut slots: Vec<usize> =
-                    (at + 1..len).filter(kept).take(page.limit + 1).collect();
-                let more = slots.len() > page.limit;
-                slots.truncate(page.limit);
+                let (mut slots, more) = take(&mut (at + 1..len));
                 slots.reverse();
                 (slots, (0..=at).rev().any(|s| kept(&s)), more)
             }
         };
-        let (Some(&first), Some(&last)) = (slots.first(), slots.last()) else {
-            return Ok(list_json(Vec::new(), None, None));
-        };
-        let id = |slot: usize| (self.id_of)(&self.table.items[record(slot)]).to_owned();
-        let after = more_after.then(|| id(last));
-        let before = more_before.then(|| id(first));
-        let items = slots
-            .drain(..)
-            .map(|slot| (self.render)(&self.table.items[record(slot)]))
-            .collect();
-        Ok(list_json(items, after, before))
+        let records: Vec<usize> = slots.into_iter().map(record).collect();
+        let id = |i: &usize| (self.id_of)(&self.table.items[*i]).to_owned();
+        Ok(Cut {
+            after: records.last().filter(|_| more_after).map(id),
+            before: records.first().filter(|_| more_before).map(id),
+            records,
+        })
     }
 
     /// The slot of the cursor's record in the scope: a 422 when the id is
