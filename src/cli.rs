@@ -9,10 +9,11 @@ use clap::{Args, Parser, Subcommand};
 
 use simboard::emulator::EmulatorConfig;
 use simboard::encoding::{self, Encoding};
+use simboard::gigs::Token;
 use simboard::iccid::CheckDigit;
 use simboard::manifest::ManifestOptions;
-use simboard::results;
-use simboard::run::{RunConfig, Target, Token};
+use simboard::results::{self, OverManifest};
+use simboard::run::{RunConfig, Target};
 use simboard::validate::ValidateConfig;
 
 /// Onboard physical SIMs in bulk through the Gigs Core API.
@@ -116,7 +117,7 @@ pub struct ValidateArgs {
 }
 
 impl ValidateArgs {
-    pub fn into_config(self) -> Result<ValidateConfig, String> {
+    pub fn into_config(self) -> Result<ValidateConfig, CliError> {
         let m = &self.manifest;
         let output = results::resolve_output(&m.manifest, m.output.as_deref())?;
         Ok(ValidateConfig {
@@ -189,14 +190,12 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    pub fn into_config(self) -> Result<RunConfig, String> {
+    pub fn into_config(self) -> Result<RunConfig, CliError> {
         check_rate(self.rate)?;
         let target = if self.sandbox {
             Target::Sandbox
         } else {
-            let project = self.project.ok_or(
-                "no project: set GIGS_PROJECT or pass --project (or try --sandbox)".to_owned(),
-            )?;
+            let project = self.project.ok_or(CliError::NoProject)?;
             // The token is read from the environment only, never from a flag,
             // so it stays out of shell history and process listings.
             let token = std::env::var("GIGS_TOKEN")
@@ -291,13 +290,10 @@ pub struct EmulatorArgs {
 }
 
 impl EmulatorArgs {
-    pub fn into_config(self) -> Result<EmulatorConfig, String> {
+    pub fn into_config(self) -> Result<EmulatorConfig, CliError> {
         check_rate(self.rate)?;
         if !(self.time_scale.is_finite() && self.time_scale >= 0.0) {
-            return Err(format!(
-                "--time-scale must be 0 or more, not {}",
-                self.time_scale
-            ));
+            return Err(CliError::TimeScale(self.time_scale));
         }
         let defaults = EmulatorConfig::default();
         // A bare number that names no file is a count of SIMs to generate.
@@ -332,12 +328,37 @@ impl EmulatorArgs {
     }
 }
 
+/// A setting refused before anything runs.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Output(#[from] OverManifest),
+    #[error("no project: set GIGS_PROJECT or pass --project (or try --sandbox)")]
+    NoProject,
+    #[error("--rate must be a number of requests per second of at least {MIN_RATE}, not {0}")]
+    Rate(f64),
+    #[error("--time-scale must be 0 or more, not {0}")]
+    TimeScale(f64),
+    #[error("{0:?} is not a duration: write it as 500ms, 30s, 15m or 2h")]
+    Wait(String),
+    #[error("{0:?} is not a delimiter: use `,`, `;`, `tab` or one other ASCII character")]
+    Delimiter(String),
+    #[error("{0:?} is not an encoding: use `utf-8`, `utf-16le`, `utf-16be` or `windows-1252`")]
+    Encoding(String),
+    #[error("{0:?} is not a number")]
+    NotANumber(String),
+    #[error("{0} is not a share between 0 and 1")]
+    Share(String),
+    #[error("is 400 or 422, not {0:?}")]
+    InvalidStatus(String),
+}
+
 /// `--invalid-status`: 400 or 422.
-fn parse_invalid_status(s: &str) -> Result<u16, String> {
+fn parse_invalid_status(s: &str) -> Result<u16, CliError> {
     match s.trim() {
         "400" => Ok(400),
         "422" => Ok(422),
-        other => Err(format!("is 400 or 422, not {other:?}")),
+        other => Err(CliError::InvalidStatus(other.to_owned())),
     }
 }
 
@@ -345,17 +366,15 @@ fn parse_invalid_status(s: &str) -> Result<u16, String> {
 /// are surely typos, and a pause of ages is no use to anyone.
 pub const MIN_RATE: f64 = 0.01;
 
-fn check_rate(rate: Option<f64>) -> Result<(), String> {
+fn check_rate(rate: Option<f64>) -> Result<(), CliError> {
     match rate {
-        Some(rate) if !(rate.is_finite() && rate >= MIN_RATE) => Err(format!(
-            "--rate must be a number of requests per second of at least {MIN_RATE}, not {rate}"
-        )),
+        Some(rate) if !(rate.is_finite() && rate >= MIN_RATE) => Err(CliError::Rate(rate)),
         _ => Ok(()),
     }
 }
 
 /// `500ms`, `30s`, `15m`, `2h`, or a bare number of seconds.
-fn parse_wait(s: &str) -> Result<Duration, String> {
+fn parse_wait(s: &str) -> Result<Duration, CliError> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -373,10 +392,10 @@ fn parse_wait(s: &str) -> Result<Duration, String> {
         .ok()
         .map(|n| n * scale)
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-        .ok_or_else(|| format!("{s:?} is not a duration: write it as 500ms, 30s, 15m or 2h"))
+        .ok_or_else(|| CliError::Wait(s.to_owned()))
 }
 
-fn parse_delimiter(s: &str) -> Result<u8, String> {
+fn parse_delimiter(s: &str) -> Result<u8, CliError> {
     match s {
         "tab" | "\\t" | "\t" => Ok(b'\t'),
         "comma" => Ok(b','),
@@ -384,24 +403,20 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
         _ if s.len() == 1 && s.is_ascii() && !matches!(s, "\"" | "\n" | "\r") => {
             Ok(s.as_bytes()[0])
         }
-        _ => Err(format!(
-            "{s:?} is not a delimiter: use `,`, `;`, `tab` or one other ASCII character"
-        )),
+        _ => Err(CliError::Delimiter(s.to_owned())),
     }
 }
 
-fn parse_encoding(s: &str) -> Result<&'static Encoding, String> {
-    encoding::for_label(s).ok_or_else(|| {
-        format!("{s:?} is not an encoding: use `utf-8`, `utf-16le`, `utf-16be` or `windows-1252`")
-    })
+fn parse_encoding(s: &str) -> Result<&'static Encoding, CliError> {
+    encoding::for_label(s).ok_or_else(|| CliError::Encoding(s.to_owned()))
 }
 
-fn parse_share(s: &str) -> Result<f64, String> {
-    let share: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+fn parse_share(s: &str) -> Result<f64, CliError> {
+    let share: f64 = s.parse().map_err(|_| CliError::NotANumber(s.to_owned()))?;
     if (0.0..=1.0).contains(&share) {
         Ok(share)
     } else {
-        Err(format!("{s} is not a share between 0 and 1"))
+        Err(CliError::Share(s.to_owned()))
     }
 }
 
@@ -440,7 +455,7 @@ mod tests {
         };
         for bad in ["1e-25", "0", "-1", "0.001", "inf", "NaN"] {
             let err = run(bad).unwrap_err();
-            assert!(err.contains("--rate"), "{bad}: {err}");
+            assert!(err.to_string().contains("--rate"), "{bad}: {err}");
         }
         assert_eq!(run("0.01"), Ok(Some(0.01)));
         assert_eq!(run("250"), Ok(Some(250.0)));

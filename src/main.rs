@@ -17,14 +17,14 @@ fn main() -> ExitCode {
             let quiet = args.manifest.quiet;
             match args.into_config() {
                 Ok(config) => report(simboard::validate::validate(&config), quiet),
-                Err(message) => fatal(&message),
+                Err(err) => fatal(&err.to_string()),
             }
         }
         Command::Run(args) => {
             let quiet = args.manifest.quiet;
             match args.into_config() {
                 Ok(config) => report(simboard::run::run(&config), quiet),
-                Err(message) => fatal(&message),
+                Err(err) => fatal(&err.to_string()),
             }
         }
         Command::Emulator(args) => match args.into_config() {
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
                 Ok(()) => Exit::Success,
                 Err(err) => fatal(&format!("{err:#}")),
             },
-            Err(message) => fatal(&message),
+            Err(err) => fatal(&err.to_string()),
         },
     };
     exit.into()

@@ -9,7 +9,7 @@
 //! cannot meet), and a required address becomes one of the user's addresses
 //! in `address`, before the subscription is created with its id.
 //!
-//! What the whole run shares lives in [`Context`]: the plan catalogue (listed
+//! What the whole run shares lives in [`Onboarder`]: the plan catalogue (listed
 //! once per run), and caches that make each email, user id and plan id cost
 //! one lookup per run, however many rows name it and however many run at once
 //! (a per-key lock: the first row resolves, the others wait for it). Only
@@ -252,17 +252,19 @@ fn lacking(f: &mut fmt::Formatter<'_>, existing: &Option<String>, column: &str) 
     }
 }
 
-/// The whole run must stop: the API refused the token (401/403), with a
-/// message saying so; or the run was interrupted while the row waited, with
-/// an empty message (the row is not finished, and `--resume` runs it again).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stop(pub String);
-
-impl Stop {
-    /// True for a run interrupted (Ctrl-C) while the row waited.
-    pub fn is_interrupted(&self) -> bool {
-        self.0.is_empty()
-    }
+/// The whole run must stop. The row is not finished, and `--resume` runs it
+/// again.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Stop {
+    /// The run was interrupted (Ctrl-C) while the row waited.
+    #[error("interrupted")]
+    Interrupted,
+    /// The API refused the token (401/403) in mid-run; the API's answer.
+    #[error(
+        "the API refused the token in mid-run ({0}); check GIGS_TOKEN and run again \
+         with --resume"
+    )]
+    TokenRefused(String),
 }
 
 /// How a step ends early: the row fails, or the run stops.
@@ -281,12 +283,9 @@ impl From<Failure> for Step {
 impl From<Error> for Step {
     fn from(err: Error) -> Self {
         if err.is_interrupted() {
-            Step::Stop(Stop(String::new()))
+            Step::Stop(Stop::Interrupted)
         } else if err.is_auth() {
-            Step::Stop(Stop(format!(
-                "the API refused the token in mid-run ({err}); check GIGS_TOKEN and run again \
-                 with --resume"
-            )))
+            Step::Stop(Stop::TokenRefused(err.to_string()))
         } else {
             Step::Fail(Failure::Api(err.to_string()))
         }
@@ -453,7 +452,7 @@ fn is_definitive<T>(answer: &Answer<T>) -> bool {
 }
 
 /// What every row of a run shares.
-pub struct Context {
+pub struct Onboarder {
     client: Client,
     settings: Settings,
     /// The project's available plans, listed once by the preflight.
@@ -474,9 +473,9 @@ enum UserPick {
     },
 }
 
-impl Context {
+impl Onboarder {
     pub fn new(client: Client, settings: Settings, catalogue: Vec<Plan>) -> Self {
-        Context {
+        Onboarder {
             client,
             settings,
             catalogue,
@@ -486,10 +485,6 @@ impl Context {
             created: OnceMap::new(),
             addresses: Addresses::new(),
         }
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
     }
 
     /// Onboards one row whose ICCID is valid.

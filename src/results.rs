@@ -411,19 +411,24 @@ pub fn default_output(manifest: &Path) -> PathBuf {
     manifest.with_file_name(format!("{stem}.results.csv"))
 }
 
+/// `-o` names the manifest itself.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "refusing to write results over the manifest {} itself; choose another file with -o",
+    .0.display()
+)]
+pub struct OverManifest(pub PathBuf);
+
 /// Turns `-o` into an [`Output`]: `-` is stdout, nothing is the default file.
 /// Refuses to write over the manifest itself.
-pub fn resolve_output(manifest: &Path, flag: Option<&Path>) -> Result<Output, String> {
+pub fn resolve_output(manifest: &Path, flag: Option<&Path>) -> Result<Output, OverManifest> {
     let path = match flag {
         Some(p) if p == Path::new("-") => return Ok(Output::Stdout),
         Some(p) => p.to_owned(),
         None => default_output(manifest),
     };
     if same_file(manifest, &path) {
-        return Err(format!(
-            "refusing to write results over the manifest {} itself; choose another file with -o",
-            manifest.display()
-        ));
+        return Err(OverManifest(manifest.to_owned()));
     }
     Ok(Output::File(path))
 }
@@ -696,7 +701,7 @@ mod tests {
         let manifest = dir.path().join("m.csv");
         std::fs::write(&manifest, "iccid\n").unwrap();
         let err = resolve_output(&manifest, Some(&manifest)).unwrap_err();
-        assert!(err.contains("refusing"));
+        assert!(err.to_string().contains("refusing"));
         let dotted = dir.path().join(".").join("m.csv");
         assert!(resolve_output(&manifest, Some(&dotted)).is_err());
         assert_eq!(

@@ -2,14 +2,13 @@
 //! validation order, lists, SIMs, plans and users. One test per rule; each
 //! starts its own emulator on a free port and speaks plain HTTP to it.
 
-#[path = "common/emulator_support.rs"]
-mod support;
+mod common;
 
 use std::io::Write;
 
+use common::{assert_error, iccid, iccid19, iccids, id, ids, read, Api};
 use serde_json::{json, Value};
 use simboard::emulator::EmulatorConfig;
-use support::{assert_error, iccid, iccid19, iccids, id, ids, read, Api};
 
 // --- Transport and the order of checks ---------------------------------
 

@@ -1,14 +1,13 @@
 //! `simboard emulator` as a user runs it: the real binary, its first lines on
 //! stdout, a request to the address it printed, then Ctrl-C's stand-in (kill).
 
-#[path = "common/emulator_support.rs"]
-mod support;
+mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
+use common::{client, iccid, read};
 use serde_json::json;
-use support::{client, iccid, read};
 
 /// Kills the emulator when the test ends, whether it passed or not.
 struct Running(Child);

@@ -2,16 +2,15 @@
 //! `--drop-rate`, `--seed`), its inspection route and counters, and its
 //! refusal to fall over on hostile input.
 
-#[path = "common/emulator_support.rs"]
-mod support;
+mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::{assert_error, client, iccids, id, read, Api};
 use serde_json::{json, Value};
 use simboard::emulator::EmulatorConfig;
-use support::{assert_error, client, iccids, id, read, Api};
 
 fn with_faults(config: EmulatorConfig) -> Api {
     Api::start(EmulatorConfig {

@@ -4,12 +4,11 @@
 //! characters in what a user types; and the knobs that let tests check a
 //! client's distrust (filters ignored, pages capped, `invalid` as 400).
 
-#[path = "common/emulator_support.rs"]
-mod support;
+mod common;
 
+use common::{assert_error, iccids, id, ids, Api};
 use serde_json::{json, Value};
 use simboard::emulator::EmulatorConfig;
-use support::{assert_error, iccids, id, ids, Api};
 
 fn berlin() -> Value {
     json!({"line1": "1 Main St", "city": "Berlin", "postalCode": "10115", "country": "DE"})

@@ -2,14 +2,13 @@
 //! documented order, lists and filters, test SIM placeholders and their
 //! delays, and `Idempotency-Key` replays.
 
-#[path = "common/emulator_support.rs"]
-mod support;
+mod common;
 
 use std::time::{Duration, Instant};
 
+use common::{assert_error, iccids, id, ids, read, Api};
 use serde_json::{json, Value};
 use simboard::emulator::EmulatorConfig;
-use support::{assert_error, iccids, id, ids, read, Api};
 
 /// An emulator with `n` p4 pSIMs, one user, and the ids of both.
 fn project_with(n: usize) -> (Api, Vec<String>, String) {

@@ -3,31 +3,20 @@
 //! connection. Every row must still be onboarded, and no SIM may get a second
 //! subscription.
 
-#[path = "common/run_env.rs"]
-mod env;
-#[path = "common/run_stub.rs"]
-mod stub;
+mod common;
 
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use env::*;
+use common::stub::{self, Stub};
+use common::*;
 use serde_json::json;
 use simboard::emulator::EmulatorConfig;
-use stub::Stub;
 
 /// `simboard run m.csv -o r.csv --user usr_1` against a scripted server.
-fn run_stubbed(stub: &Stub, dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_simboard"))
-        .current_dir(dir)
-        .env("GIGS_TOKEN", "sk_stub")
-        .args(["run", "m.csv", "-o", "r.csv", "--user", "usr_1"])
-        .args(["--project", "p", "--api-url", &stub.url])
-        .args(args)
-        .output()
-        .unwrap()
+fn run_stubbed(stub: &Stub, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    stub.run(dir, &[&["--user", "usr_1"], args].concat())
 }
 
 const USER: &str = r#"{"object":"user","id":"usr_1","email":"u@x.example","status":"active"}"#;
@@ -65,7 +54,7 @@ fn assert_each_sim_onboarded_once(world: &World, sims: &[String], out: &std::pro
 
 #[test]
 fn under_rate_limits_5xx_and_dropped_creates_every_sim_is_onboarded_once() {
-    let sims = iccids(20, 40);
+    let sims = iccid_batch(20, 40);
     let world = faulty(&sims, |c| {
         c.rate = Some(200.0);
         c.fail_rate = 0.15;
@@ -98,9 +87,9 @@ fn under_rate_limits_5xx_and_dropped_creates_every_sim_is_onboarded_once() {
 
 #[test]
 fn rate_limits_are_learnt_not_bounced_off() {
-    let sims = iccids(21, 60);
+    let sims = iccid_batch(21, 60);
     let world = faulty(&sims, |c| c.rate = Some(40.0));
-    let user = world.create_user("u@x.example");
+    let user = world.user("u@x.example");
     world.write("m.csv", &manifest("iccid", &sims));
 
     let out = world.run(&[
@@ -125,12 +114,12 @@ fn rate_limits_are_learnt_not_bounced_off() {
 
 #[test]
 fn dropped_creates_with_idempotency_keys_are_settled_too() {
-    let sims = iccids(22, 12);
+    let sims = iccid_batch(22, 12);
     let world = faulty(&sims, |c| {
         c.drop_rate = 0.5;
         c.seed = 3;
     });
-    let user = world.create_user("u@x.example");
+    let user = world.user("u@x.example");
     world.write("m.csv", &manifest("iccid", &sims));
 
     let out = world.run(&[
@@ -150,7 +139,7 @@ fn dropped_creates_with_idempotency_keys_are_settled_too() {
 fn a_sim_already_used_by_an_initiated_subscription_of_this_row_is_already_onboarded() {
     // The API lists only pending and active subscriptions unless asked: an
     // `initiated` one is found only by asking for it.
-    let iccid = iccids(23, 1).remove(0);
+    let iccid = iccid_batch(23, 1).remove(0);
     let found = stub::sim("sim_1", &iccid, "inactive");
     let creates = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&creates);
@@ -246,7 +235,7 @@ fn one_row(iccid: &str) -> tempfile::TempDir {
 
 #[test]
 fn a_create_answered_500_that_landed_is_found_not_sent_again() {
-    let iccid = iccids(24, 1).remove(0);
+    let iccid = iccid_batch(24, 1).remove(0);
     let (stub, calls) = failing_creates(&iccid, 1, true);
     let dir = one_row(&iccid);
 
@@ -269,7 +258,7 @@ fn a_create_answered_500_that_landed_is_found_not_sent_again() {
 
 #[test]
 fn a_create_answered_500_that_did_not_land_is_looked_up_then_sent_again() {
-    let iccid = iccids(25, 1).remove(0);
+    let iccid = iccid_batch(25, 1).remove(0);
     let (stub, calls) = failing_creates(&iccid, 2, false);
     let dir = one_row(&iccid);
 
@@ -287,7 +276,7 @@ fn a_create_answered_500_that_did_not_land_is_looked_up_then_sent_again() {
 
 #[test]
 fn checks_between_creates_share_the_retry_budget() {
-    let iccid = iccids(26, 1).remove(0);
+    let iccid = iccid_batch(26, 1).remove(0);
     let (stub, calls) = failing_creates(&iccid, 10, false);
     let dir = one_row(&iccid);
 
@@ -322,7 +311,7 @@ fn search_answers(answered_iccid: &str) -> (Stub, Arc<AtomicUsize>) {
 
 #[test]
 fn a_search_that_answers_another_iccid_is_sim_not_found() {
-    let mut two = iccids(27, 2);
+    let mut two = iccid_batch(27, 2);
     let (row, other) = (two.remove(0), two.remove(0));
     let (stub, creates) = search_answers(&other);
     let dir = one_row(&row);
@@ -356,7 +345,7 @@ fn a_19_digit_iccid_matches_its_sim_with_or_without_the_f_padding() {
 
 #[test]
 fn an_email_search_that_ran_out_of_retries_is_tried_again_by_the_next_row() {
-    let sims = iccids(28, 2);
+    let sims = iccid_batch(28, 2);
     // The search answers both SIMs; each row takes the one with its ICCID.
     let found = stub::list(&[
         stub::sim_object("sim_1", &sims[0], "inactive"),
@@ -383,20 +372,7 @@ fn an_email_search_that_ran_out_of_retries_is_tried_again_by_the_next_row() {
     let rows: Vec<String> = sims.iter().map(|s| format!("{s},u@x.example")).collect();
     std::fs::write(dir.path().join("m.csv"), manifest("iccid,email", &rows)).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
-        .current_dir(dir.path())
-        .env("GIGS_TOKEN", "sk_stub")
-        .args(["run", "m.csv", "-o", "r.csv", "--max-retries", "0"])
-        .args([
-            "--concurrency",
-            "1",
-            "--project",
-            "p",
-            "--api-url",
-            &stub.url,
-        ])
-        .output()
-        .unwrap();
+    let out = stub.run(dir.path(), &["--max-retries", "0", "--concurrency", "1"]);
 
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let lines = results(&dir.path().join("r.csv"));

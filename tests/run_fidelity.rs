@@ -7,18 +7,15 @@
 //! emulator, or against a scripted server for answers the emulator cannot
 //! be made to give (a lost answer to an address create).
 
-#[path = "common/run_env.rs"]
-mod env;
-#[path = "common/run_stub.rs"]
-mod stub;
+mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
-use env::*;
+use common::stub::{self, Stub};
+use common::*;
 use serde_json::{json, Value};
 use simboard::emulator::EmulatorConfig;
-use stub::Stub;
 
 /// The addresses the emulator holds for `user`.
 fn addresses_of(world: &World, user: &str) -> Vec<Value> {
@@ -48,7 +45,7 @@ fn address_of_subscription(world: &World, sub: &str) -> String {
 
 #[test]
 fn many_concurrent_rows_of_one_user_share_one_address() {
-    let sims = iccids(60, 16);
+    let sims = iccid_batch(60, 16);
     let world = World::with_stock(&sims);
     let rows: Vec<String> = sims
         .iter()
@@ -121,10 +118,10 @@ fn many_concurrent_rows_of_one_user_share_one_address() {
 
 #[test]
 fn an_address_the_user_already_has_is_reused_not_created() {
-    let sims = iccids(61, 2);
+    let sims = iccid_batch(61, 2);
     let world = World::with_stock(&sims);
-    let user = world.create_user("cy@acme.example");
-    let existing = world.api(
+    let user = world.user("cy@acme.example");
+    let existing = world.call(
         "POST",
         &format!("/users/{user}/addresses"),
         Some(json!({"line1": "5 Quay", "city": "Dublin", "postalCode": "D01", "country": "IE"})),
@@ -160,7 +157,7 @@ fn an_address_the_user_already_has_is_reused_not_created() {
 
 #[test]
 fn a_bad_birthday_or_country_fails_before_any_call() {
-    let sims = iccids(62, 2);
+    let sims = iccid_batch(62, 2);
     let world = World::with_stock(&sims);
     let rows = [
         format!("{},a@x.example,31/12/1990,1 Main St,Berlin,DE", sims[0]),
@@ -201,13 +198,13 @@ fn a_bad_birthday_or_country_fails_before_any_call() {
 
 #[test]
 fn a_deleted_sim_is_unusable_and_named() {
-    let sims = iccids(63, 2);
+    let sims = iccid_batch(63, 2);
     let world = World::start(EmulatorConfig {
         deleted_iccids: vec![sims[1].clone()],
         ..config(&sims[..1])
     });
     world.write("m.csv", &manifest("iccid", &sims));
-    let user = world.create_user("d@x.example");
+    let user = world.user("d@x.example");
 
     let out = world.run(&["m.csv", "-o", "r.csv", "--user", &user]);
 
@@ -241,9 +238,9 @@ fn user_by_email(world: &World, email: &str) -> Option<Value> {
 
 #[test]
 fn user_requirements_are_met_from_the_row_for_a_new_user_only() {
-    let sims = iccids(64, 5);
+    let sims = iccid_batch(64, 5);
     let world = p5_world(&sims);
-    let old = world.create_user("old@x.example");
+    let old = world.user("old@x.example");
     let rows = [
         format!("{},pln_p5_full_name,new1@x.example,Ann Lee,", sims[0]),
         format!("{},pln_p5_full_name,new2@x.example,,", sims[1]),
@@ -295,7 +292,7 @@ fn user_requirements_are_met_from_the_row_for_a_new_user_only() {
 
 #[test]
 fn a_plan_that_requires_a_device_is_refused_without_sending_anything() {
-    let sims = iccids(65, 1);
+    let sims = iccid_batch(65, 1);
     let world = p5_world(&sims);
     world.write(
         "m.csv",
@@ -313,7 +310,7 @@ fn a_plan_that_requires_a_device_is_refused_without_sending_anything() {
 
 #[test]
 fn automatic_pairing_skips_plans_the_row_cannot_satisfy() {
-    let sims = iccids(66, 2);
+    let sims = iccid_batch(66, 2);
     let world = p5_world(&sims);
     let rows = [
         // Nothing to give: only the plan without requirements fits.
@@ -347,7 +344,7 @@ fn automatic_pairing_skips_plans_the_row_cannot_satisfy() {
 
 #[test]
 fn a_pending_subscription_on_a_plan_started_by_use_is_onboarded() {
-    let sims = iccids(67, 1);
+    let sims = iccid_batch(67, 1);
     let world = p5_world(&sims);
     world.write(
         "m.csv",
@@ -451,19 +448,13 @@ fn run_address_row(stub: &Stub, iccid: &str) -> (tempfile::TempDir, Output) {
         &[format!("{iccid},1 Main St,Berlin,DE")],
     );
     std::fs::write(dir.path().join("m.csv"), text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
-        .current_dir(dir.path())
-        .env("GIGS_TOKEN", "sk_stub")
-        .args(["run", "m.csv", "-o", "r.csv", "--user", "usr_1"])
-        .args(["--project", "p", "--api-url", &stub.url])
-        .output()
-        .unwrap();
+    let out = stub.run(dir.path(), &["--user", "usr_1"]);
     (dir, out)
 }
 
 #[test]
 fn an_address_create_whose_answer_was_lost_is_found_by_listing_not_sent_again() {
-    let iccid = iccids(68, 1).remove(0);
+    let iccid = iccid_batch(68, 1).remove(0);
     let (stub, calls) = address_server(&iccid, AddressCreate::Fails { n: 1, lands: true });
 
     let (dir, out) = run_address_row(&stub, &iccid);
@@ -481,7 +472,7 @@ fn an_address_create_whose_answer_was_lost_is_found_by_listing_not_sent_again() 
 
 #[test]
 fn an_address_create_that_did_not_land_is_listed_then_sent_again() {
-    let iccid = iccids(69, 1).remove(0);
+    let iccid = iccid_batch(69, 1).remove(0);
     let (stub, calls) = address_server(&iccid, AddressCreate::Fails { n: 2, lands: false });
 
     let (dir, out) = run_address_row(&stub, &iccid);
@@ -499,7 +490,7 @@ fn an_address_create_that_did_not_land_is_listed_then_sent_again() {
 
 #[test]
 fn an_address_the_api_says_exists_is_taken_from_a_fresh_list() {
-    let iccid = iccids(70, 1).remove(0);
+    let iccid = iccid_batch(70, 1).remove(0);
     let (stub, calls) = address_server(&iccid, AddressCreate::AlreadyExists);
 
     let (dir, out) = run_address_row(&stub, &iccid);
@@ -514,7 +505,7 @@ fn an_address_the_api_says_exists_is_taken_from_a_fresh_list() {
 
 #[test]
 fn an_address_the_api_finds_invalid_is_address_invalid_with_its_message() {
-    let iccid = iccids(71, 1).remove(0);
+    let iccid = iccid_batch(71, 1).remove(0);
     let (stub, calls) = address_server(&iccid, AddressCreate::Invalid);
 
     let (dir, out) = run_address_row(&stub, &iccid);
@@ -534,7 +525,7 @@ fn a_server_refusing_comma_lists_with_400_is_asked_once_per_status() {
     // Gigs does not confirm comma lists in `status`, nor whether `invalid`
     // comes with 400 or 422: a 400 refusal of the list is answered by asking
     // for each status apart, and the `initiated` subscription is found.
-    let iccid = iccids(72, 1).remove(0);
+    let iccid = iccid_batch(72, 1).remove(0);
     let found = stub::sim("sim_1", &iccid, "inactive");
     let calls = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&calls);
@@ -566,13 +557,7 @@ fn a_server_refusing_comma_lists_with_400_is_asked_once_per_status() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("m.csv"), manifest("iccid", &[iccid])).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
-        .current_dir(dir.path())
-        .env("GIGS_TOKEN", "sk_stub")
-        .args(["run", "m.csv", "-o", "r.csv", "--user", "usr_1"])
-        .args(["--project", "p", "--api-url", &stub.url])
-        .output()
-        .unwrap();
+    let out = stub.run(dir.path(), &["--user", "usr_1"]);
 
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let l = line(&results(&dir.path().join("r.csv")), 2).clone();
@@ -590,16 +575,16 @@ fn a_server_refusing_comma_lists_with_400_is_asked_once_per_status() {
 
 #[test]
 fn a_sim_already_subscribed_to_the_named_plan_needs_no_address_again() {
-    let sims = iccids(73, 1);
+    let sims = iccid_batch(73, 1);
     let world = World::with_stock(&sims);
-    let user = world.create_user("i@x.example");
-    let address = world.api(
+    let user = world.user("i@x.example");
+    let address = world.call(
         "POST",
         &format!("/users/{user}/addresses"),
         Some(json!({"line1": "2 Elm", "city": "Oslo", "country": "NO"})),
     );
     let sim = world.sim_id(&sims[0]);
-    let sub = world.api(
+    let sub = world.call(
         "POST",
         "/subscriptions",
         Some(json!({"plan": "pln_p4_address", "sim": sim, "user": user,
@@ -630,7 +615,7 @@ fn a_sim_already_subscribed_to_the_named_plan_needs_no_address_again() {
 fn a_user_search_answered_page_by_page_with_other_users_finds_the_right_one() {
     // A server that ignores the email and serves one user per page: the
     // user is on the third page, after two others.
-    let iccid = iccids(74, 1).remove(0);
+    let iccid = iccid_batch(74, 1).remove(0);
     let found = stub::sim("sim_1", &iccid, "inactive");
     let searches = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&searches);
@@ -669,13 +654,7 @@ fn a_user_search_answered_page_by_page_with_other_users_finds_the_right_one() {
     let text = manifest("iccid,email", &[format!("{iccid},ann@x.example")]);
     std::fs::write(dir.path().join("m.csv"), text).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
-        .current_dir(dir.path())
-        .env("GIGS_TOKEN", "sk_stub")
-        .args(["run", "m.csv", "-o", "r.csv"])
-        .args(["--project", "p", "--api-url", &stub.url])
-        .output()
-        .unwrap();
+    let out = stub.run(dir.path(), &[]);
 
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let l = line(&results(&dir.path().join("r.csv")), 2).clone();
@@ -716,23 +695,10 @@ fn a_list_whose_cursor_comes_back_stops_the_run_instead_of_looping() {
         _ => (404, stub::error("notFound", "")),
     });
     let dir = tempfile::tempdir().unwrap();
-    let iccid = iccids(75, 1).remove(0);
+    let iccid = iccid_batch(75, 1).remove(0);
     std::fs::write(dir.path().join("m.csv"), manifest("iccid", &[iccid])).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
-        .current_dir(dir.path())
-        .env("GIGS_TOKEN", "sk_stub")
-        .args(["run", "m.csv", "-o", "r.csv", "--user", "usr_1"])
-        .args([
-            "--project",
-            "p",
-            "--api-url",
-            &stub.url,
-            "--max-retries",
-            "0",
-        ])
-        .output()
-        .unwrap();
+    let out = stub.run(dir.path(), &["--user", "usr_1", "--max-retries", "0"]);
 
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
@@ -749,16 +715,16 @@ fn a_list_whose_cursor_comes_back_stops_the_run_instead_of_looping() {
 
 #[test]
 fn a_dry_run_says_which_address_it_would_use_and_creates_none() {
-    let sims = iccids(76, 3);
+    let sims = iccid_batch(76, 3);
     let world = World::with_stock(&sims);
-    let housed = world.create_user("j@x.example");
-    let address = world.api(
+    let housed = world.user("j@x.example");
+    let address = world.call(
         "POST",
         &format!("/users/{housed}/addresses"),
         Some(json!({"line1": "3 Pier", "city": "Hull", "country": "GB"})),
     );
     let address = address["id"].as_str().unwrap().to_owned();
-    let homeless = world.create_user("k@x.example");
+    let homeless = world.user("k@x.example");
     let rows = [
         format!("{},j@x.example,3 pier,HULL,gb", sims[0]),
         format!("{},k@x.example,3 Pier,Hull,GB", sims[1]),

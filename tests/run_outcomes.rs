@@ -3,16 +3,15 @@
 //! reason are read back from the result CSV and checked against the
 //! emulator's state.
 
-#[path = "common/run_env.rs"]
-mod env;
+mod common;
 
-use env::*;
+use common::*;
 use serde_json::json;
 use simboard::emulator::EmulatorConfig;
 
 #[test]
 fn a_clean_manifest_is_onboarded_with_automatic_plan_pairing() {
-    let sims = iccids(1, 6);
+    let sims = iccid_batch(1, 6);
     let world = World::with_stock(&sims);
     let rows: Vec<String> = sims
         .iter()
@@ -63,8 +62,8 @@ fn a_clean_manifest_is_onboarded_with_automatic_plan_pairing() {
 
 #[test]
 fn sim_problems_each_have_their_reason_and_cost_no_create() {
-    let stocked = iccids(2, 1);
-    let unknown = iccids(3, 1);
+    let stocked = iccid_batch(2, 1);
+    let unknown = iccid_batch(3, 1);
     let world = World::with_stock(&stocked);
     let plan = world.plan_where("plain p4 pSIM plan", plain_p4_psim);
     let text = manifest(
@@ -86,7 +85,7 @@ fn sim_problems_each_have_their_reason_and_cost_no_create() {
         "--plan",
         &plan,
         "--user",
-        &world.create_user("a@x.example"),
+        &world.user("a@x.example"),
     ]);
 
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -120,7 +119,7 @@ fn sim_problems_each_have_their_reason_and_cost_no_create() {
 
 #[test]
 fn a_retired_sim_fails_with_sim_retired_and_costs_no_create() {
-    let retired = iccids(15, 1);
+    let retired = iccid_batch(15, 1);
     let world = World::start(EmulatorConfig {
         retired_iccids: retired.clone(),
         ..config(&[])
@@ -158,11 +157,11 @@ fn a_retired_sim_fails_with_sim_retired_and_costs_no_create() {
 
 #[test]
 fn a_sim_already_subscribed_is_already_onboarded_or_in_use() {
-    let sims = iccids(4, 3);
+    let sims = iccid_batch(4, 3);
     let world = World::with_stock(&sims);
     let plan = world.plan_where("plain p4 pSIM plan", plain_p4_psim);
-    let ours = world.create_user("ours@x.example");
-    let theirs = world.create_user("theirs@x.example");
+    let ours = world.user("ours@x.example");
+    let theirs = world.user("theirs@x.example");
     let same = world.subscribe(&plan, &world.sim_id(&sims[0]), &ours);
     let other = world.subscribe(&plan, &world.sim_id(&sims[1]), &theirs);
     world.write("m.csv", &manifest("iccid", &sims));
@@ -185,7 +184,7 @@ fn a_sim_already_subscribed_is_already_onboarded_or_in_use() {
 
 #[test]
 fn explicit_plans_that_do_not_fit_say_why() {
-    let sims = iccids(5, 7);
+    let sims = iccid_batch(5, 7);
     let world = World::with_stock(&sims);
     let p = |what: &str, pick: &dyn Fn(&serde_json::Value) -> bool| world.plan_where(what, pick);
     let archived = p("archived plan", &|pl| pl["status"] == "archived");
@@ -200,7 +199,7 @@ fn explicit_plans_that_do_not_fit_say_why() {
             && pl["status"] == "available"
             && requirement(pl, "address") != "none"
     });
-    let user = world.create_user("u@x.example");
+    let user = world.user("u@x.example");
     let rows = [
         format!("{},{archived},,,", sims[0]),
         format!("{},{esim_only},,,", sims[1]),
@@ -243,7 +242,7 @@ fn explicit_plans_that_do_not_fit_say_why() {
 
 #[test]
 fn a_provider_without_plans_has_no_compatible_plan() {
-    let sims = iccids(6, 1);
+    let sims = iccid_batch(6, 1);
     let world = World::start(simboard::emulator::EmulatorConfig {
         provider: "p7".into(),
         ..config(&sims)
@@ -267,11 +266,11 @@ fn a_provider_without_plans_has_no_compatible_plan() {
 
 #[test]
 fn users_come_from_the_user_column_then_email_then_the_flag() {
-    let sims = iccids(7, 5);
+    let sims = iccid_batch(7, 5);
     let world = World::with_stock(&sims);
-    let by_id = world.create_user("by-id@x.example");
-    let existing = world.create_user("Known@X.example");
-    let fallback = world.create_user("fallback@x.example");
+    let by_id = world.user("by-id@x.example");
+    let existing = world.user("Known@X.example");
+    let fallback = world.user("fallback@x.example");
     let rows = [
         format!("{},{by_id},someone@x.example", sims[0]),
         format!("{},,known@x.EXAMPLE", sims[1]),
@@ -308,9 +307,9 @@ fn users_come_from_the_user_column_then_email_then_the_flag() {
 
 #[test]
 fn a_dry_run_creates_nothing_and_says_what_it_would_do() {
-    let sims = iccids(8, 4);
+    let sims = iccid_batch(8, 4);
     let world = World::with_stock(&sims);
-    let known = world.create_user("known@x.example");
+    let known = world.user("known@x.example");
     let rows = [
         format!("{},known@x.example", sims[0]),
         format!("{},new@x.example", sims[1]),
@@ -347,7 +346,7 @@ fn a_dry_run_creates_nothing_and_says_what_it_would_do() {
 
 #[test]
 fn one_email_shared_by_concurrent_rows_makes_one_user() {
-    let sims = iccids(9, 24);
+    let sims = iccid_batch(9, 24);
     let world = World::with_stock(&sims);
     let rows: Vec<String> = sims
         .iter()
@@ -386,7 +385,7 @@ fn one_email_shared_by_concurrent_rows_makes_one_user() {
 
 #[test]
 fn exhausted_retries_give_api_error_with_the_status() {
-    let sims = iccids(10, 6);
+    let sims = iccid_batch(10, 6);
     // With one worker the faults fall on the same requests every time; find
     // a seed whose faults spare the preflight but hit some row (against an
     // emulator serving one plan per page, the preflight is several requests,
@@ -436,7 +435,7 @@ fn exhausted_retries_give_api_error_with_the_status() {
 
 #[test]
 fn a_bad_token_stops_after_one_request() {
-    let sims = iccids(11, 3);
+    let sims = iccid_batch(11, 3);
     let world = World::with_stock(&sims);
     world.write("m.csv", &manifest("iccid", &sims));
 
@@ -458,7 +457,7 @@ fn a_bad_token_stops_after_one_request() {
 
 #[test]
 fn a_token_revoked_in_mid_run_stops_the_whole_run() {
-    let sims = iccids(16, 40);
+    let sims = iccid_batch(16, 40);
     // The preflight and the first rows pass; then every request is 401.
     let revoke_after = 12;
     let concurrency = 4;
@@ -506,7 +505,7 @@ fn a_token_revoked_in_mid_run_stops_the_whole_run() {
 
 #[test]
 fn the_preflight_refuses_an_unusable_plan_before_any_row() {
-    let sims = iccids(12, 2);
+    let sims = iccid_batch(12, 2);
     let world = World::with_stock(&sims);
     world.write("m.csv", &manifest("iccid", &sims));
     let archived = world.plan_where("archived plan", |p| p["status"] == "archived");
@@ -531,7 +530,7 @@ fn the_preflight_refuses_an_unusable_plan_before_any_row() {
 
 #[test]
 fn no_token_no_project_or_plain_http_elsewhere_are_fatal() {
-    let sims = iccids(13, 1);
+    let sims = iccid_batch(13, 1);
     let world = World::with_stock(&sims);
     world.write("m.csv", &manifest("iccid", &sims));
 
@@ -544,7 +543,7 @@ fn no_token_no_project_or_plain_http_elsewhere_are_fatal() {
     assert!(stderr(&out).contains("GIGS_TOKEN"), "{}", stderr(&out));
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_simboard"))
-        .current_dir(world.dir.path())
+        .current_dir(world.work.dir.path())
         .env("GIGS_TOKEN", &world.token)
         .args([
             "run",
@@ -564,7 +563,7 @@ fn no_token_no_project_or_plain_http_elsewhere_are_fatal() {
     );
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_simboard"))
-        .current_dir(world.dir.path())
+        .current_dir(world.work.dir.path())
         .env("GIGS_TOKEN", &world.token)
         .args(["run", "m.csv", "--project", "nope", "--api-url", &world.url])
         .output()
@@ -576,7 +575,7 @@ fn no_token_no_project_or_plain_http_elsewhere_are_fatal() {
 
 #[test]
 fn verbose_logs_requests_but_never_the_token() {
-    let sims = iccids(14, 2);
+    let sims = iccid_batch(14, 2);
     let world = World::with_stock(&sims);
     world.write(
         "m.csv",
@@ -606,16 +605,10 @@ fn verbose_logs_requests_but_never_the_token() {
 
 #[test]
 fn the_sandbox_onboards_the_clean_sample() {
-    let dir = tempfile::tempdir().unwrap();
-    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/clean.csv");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simboard"))
-        .current_dir(dir.path())
-        .env_remove("GIGS_TOKEN")
-        .args(["run", sample.to_str().unwrap(), "--sandbox", "-o", "r.csv"])
-        .output()
-        .unwrap();
+    let w = Workdir::new();
+    let out = w.simboard(&["run", &sample("clean.csv"), "--sandbox", "-o", "r.csv"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let lines = results(&dir.path().join("r.csv"));
+    let lines = results(&w.path("r.csv"));
     assert_eq!(lines.len(), 12);
     assert!(lines.iter().all(|l| l.outcome == "onboarded"), "{lines:#?}");
 }
@@ -625,7 +618,7 @@ fn a_test_placeholder_iccid_resolves_to_its_placeholder_sim() {
     // Searching a placeholder's ICCID answers the placeholder itself, whose
     // ICCID is the one searched; a create with it makes a new test SIM.
     let world = World::with_stock(&[]);
-    let user = world.create_user("t@x.example");
+    let user = world.user("t@x.example");
     world.write(
         "m.csv",
         &manifest("iccid", &["89424242424242424242".to_owned()]),

@@ -2,12 +2,11 @@
 //! resumed leaves exactly one subscription per SIM, and a result file with
 //! each manifest line exactly once, in order.
 
-#[path = "common/run_env.rs"]
-mod env;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use env::*;
+use common::*;
 use simboard::emulator::EmulatorConfig;
 
 /// Waits (bounded) until the journal holds at least `rows` rows.
@@ -38,7 +37,7 @@ fn slow_world(sims: &[String]) -> World {
 
 #[test]
 fn a_run_killed_mid_way_and_resumed_onboards_each_sim_once() {
-    let sims = iccids(30, 60);
+    let sims = iccid_batch(30, 60);
     let world = slow_world(&sims);
     let rows: Vec<String> = sims
         .iter()
@@ -83,9 +82,9 @@ fn a_run_killed_mid_way_and_resumed_onboards_each_sim_once() {
 
 #[test]
 fn resume_keeps_final_rows_and_runs_the_rest() {
-    let sims = iccids(31, 4);
+    let sims = iccid_batch(31, 4);
     let world = World::with_stock(&sims);
-    let user = world.create_user("u@x.example");
+    let user = world.user("u@x.example");
     let mut rows = sims.clone();
     rows.push("89883070000007537118".into()); // invalid
     world.write("m.csv", &manifest("iccid", &rows));
@@ -116,9 +115,9 @@ fn resume_keeps_final_rows_and_runs_the_rest() {
 
 #[test]
 fn resume_refuses_results_of_another_manifest() {
-    let sims = iccids(32, 2);
+    let sims = iccid_batch(32, 2);
     let world = World::with_stock(&sims);
-    let user = world.create_user("u@x.example");
+    let user = world.user("u@x.example");
     world.write("a.csv", &manifest("iccid", &sims[..1]));
     world.write("b.csv", &manifest("iccid", &sims[1..]));
     let out = world.run(&["a.csv", "-o", "r.csv", "--user", &user]);
@@ -146,9 +145,9 @@ fn resume_refuses_results_of_another_manifest() {
 
 #[test]
 fn resume_refuses_results_with_lines_the_manifest_lacks() {
-    let sims = iccids(35, 3);
+    let sims = iccid_batch(35, 3);
     let world = World::with_stock(&sims);
-    let user = world.create_user("u@x.example");
+    let user = world.user("u@x.example");
     world.write("m.csv", &manifest("iccid", &sims));
     let out = world.run(&["m.csv", "-o", "r.csv", "--user", &user]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -169,9 +168,9 @@ fn resume_refuses_results_with_lines_the_manifest_lacks() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_finishes_rows_in_flight_and_says_how_to_resume() {
-    let sims = iccids(33, 60);
+    let sims = iccid_batch(33, 60);
     let world = slow_world(&sims);
-    let user = world.create_user("u@x.example");
+    let user = world.user("u@x.example");
     world.write("m.csv", &manifest("iccid", &sims));
 
     let child = world.spawn(&[
@@ -214,9 +213,9 @@ fn ctrl_c_finishes_rows_in_flight_and_says_how_to_resume() {
 
 #[test]
 fn resume_accepts_iccid_cells_that_look_like_formulas() {
-    let sims = iccids(34, 2);
+    let sims = iccid_batch(34, 2);
     let world = World::with_stock(&sims);
-    let user = world.create_user("u@x.example");
+    let user = world.user("u@x.example");
     let rows = vec![
         sims[0].clone(),
         "-".to_owned(),
@@ -261,9 +260,9 @@ fn interrupt(child: &std::process::Child) {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_during_resume_keeps_the_rows_finished_after_the_stop_point() {
-    let sims = iccids(36, 200);
+    let sims = iccid_batch(36, 200);
     let world = slow_world(&sims);
-    let user = world.create_user("u@x.example");
+    let user = world.user("u@x.example");
     // The previous run onboarded lines 102-201 and failed 2-101 with
     // api_error: a manifest whose first 100 rows are blank puts them there.
     let blank_then_last: Vec<String> = std::iter::repeat(String::new())

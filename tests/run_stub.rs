@@ -4,38 +4,14 @@
 //! scripted one. Every other story of `simboard run`, a retired SIM and a
 //! token revoked in mid-run included, runs against the emulator.
 
-#[path = "common/run_env.rs"]
-mod env;
-#[path = "common/run_stub.rs"]
-mod stub;
+mod common;
 
-use std::process::{Command, Output};
-
-use env::{iccids, manifest, results, stderr};
-use stub::Stub;
-
-fn run(stub: &Stub, dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_simboard"))
-        .current_dir(dir)
-        .env("GIGS_TOKEN", "sk_stub")
-        .args([
-            "run",
-            "m.csv",
-            "-o",
-            "r.csv",
-            "--project",
-            "p",
-            "--api-url",
-            &stub.url,
-        ])
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::stub::{self, Stub};
+use common::{iccid_batch, manifest, results, stderr};
 
 #[test]
 fn an_answer_that_is_not_json_is_an_api_error_not_a_crash() {
-    let iccid = iccids(42, 1).remove(0);
+    let iccid = iccid_batch(42, 1).remove(0);
     let found = stub::sim("sim_1", &iccid, "inactive");
     let stub = Stub::start(move |_, path, _| match path {
         p if p.contains("/plans") => (200, stub::PLANS.to_owned()),
@@ -45,12 +21,16 @@ fn an_answer_that_is_not_json_is_an_api_error_not_a_crash() {
         _ => (418, "teapot".to_owned()),
     });
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("m.csv"), manifest("iccid", &iccids(42, 1))).unwrap();
+    std::fs::write(
+        dir.path().join("m.csv"),
+        manifest("iccid", &iccid_batch(42, 1)),
+    )
+    .unwrap();
 
-    let out = run(&stub, dir.path(), &["--user", "usr_1"]);
+    let out = stub.run(dir.path(), &["--user", "usr_1"]);
 
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let lines = results(&dir.path().join("r.csv"));
-    let message = env::failed(&lines, 2, "api_error");
+    let message = common::failed(&lines, 2, "api_error");
     assert!(message.contains("HTTP"), "{message}");
 }

@@ -1,86 +1,12 @@
 //! `simboard validate`, driven as a user would: write a manifest, run the real
 //! binary, read the result CSV, and check each line's outcome and reason.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-struct Workdir {
-    dir: tempfile::TempDir,
-}
-
-/// One result row: (line, iccid, outcome, reason, message, the extra columns).
-#[derive(Debug)]
-struct ResultLine {
-    line: u64,
-    iccid: String,
-    outcome: String,
-    reason: String,
-    message: String,
-    extra: Vec<String>,
-}
-
-impl Workdir {
-    fn new() -> Self {
-        Workdir {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn simboard(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_simboard"))
-            .current_dir(self.dir.path())
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-fn sample(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("samples")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn read_results(path: &Path) -> (Vec<String>, Vec<ResultLine>) {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let headers = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let rows = reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            ResultLine {
-                line: r[0].parse().unwrap(),
-                iccid: r[1].to_owned(),
-                outcome: r[2].to_owned(),
-                reason: r[3].to_owned(),
-                message: r[4].to_owned(),
-                extra: r.iter().skip(9).map(str::to_owned).collect(),
-            }
-        })
-        .collect();
-    (headers, rows)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{
+    results_with_headers as read_results, sample, stderr, Line as ResultLine, Workdir,
+    FIXED_COLUMNS,
+};
 
 /// (line, outcome, reason) of every result row.
 fn verdicts(rows: &[ResultLine]) -> Vec<(u64, &str, &str)> {
@@ -101,23 +27,8 @@ fn a_dirty_supplier_export_with_bom_and_crlf_gets_a_reason_per_line() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let (headers, rows) = read_results(&out_path);
-    assert_eq!(
-        headers,
-        [
-            "line",
-            "iccid",
-            "outcome",
-            "reason",
-            "message",
-            "sim_id",
-            "plan_id",
-            "user_id",
-            "subscription_id",
-            "Device Serial",
-            "Pallet",
-            "Notes"
-        ]
-    );
+    assert_eq!(headers[..9], FIXED_COLUMNS);
+    assert_eq!(headers[9..], ["Device Serial", "Pallet", "Notes"]);
     assert_eq!(
         verdicts(&rows),
         [

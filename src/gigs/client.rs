@@ -44,11 +44,11 @@ use serde::Serialize;
 
 use super::pace::{self, Held, Pacer};
 use super::retry::{self, Attempt, Decision, Policy, Resend, Spent, Transport};
+use super::token::Token;
 use super::types::{
     Address, ErrorBody, List, NewSubscription, NewUser, Plan, Sim, SimSearch, Subscription, User,
     UserAddress, UserSearch,
 };
-use crate::run::Token;
 
 /// Where `-v` lines go (the run sends them above the progress bar).
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
@@ -349,12 +349,19 @@ struct Call<'a> {
     after: Option<NextTry>,
 }
 
+/// Why a [`Client`] cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("GIGS_TOKEN holds characters that cannot go in an HTTP header")]
+    TokenNotAHeader,
+    #[error("cannot start the HTTP client: {0}")]
+    Http(reqwest::Error),
+}
+
 impl Client {
-    pub fn new(config: ClientConfig) -> Result<Client, String> {
+    pub fn new(config: ClientConfig) -> Result<Client, SetupError> {
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
-            .map_err(|_| {
-                "GIGS_TOKEN holds characters that cannot go in an HTTP header".to_owned()
-            })?;
+            .map_err(|_| SetupError::TokenNotAHeader)?;
         // Keeps the value out of reqwest's own Debug output.
         auth.set_sensitive(true);
         let mut headers = HeaderMap::new();
@@ -367,7 +374,7 @@ impl Client {
             .pool_max_idle_per_host(config.connections.max(1))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|err| format!("cannot start the HTTP client: {err}"))?;
+            .map_err(SetupError::Http)?;
         let base = config.base_url.trim_end_matches('/');
         let root_path = format!("/projects/{}", encode_segment(&config.project));
         Ok(Client {

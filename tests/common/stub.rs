@@ -7,6 +7,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -64,6 +66,19 @@ impl Stub {
             }
         });
         Stub { url, requests }
+    }
+
+    /// `simboard run m.csv -o r.csv` in `dir` against this server, with a
+    /// token and a project, and `args` after.
+    pub fn run(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_simboard"))
+            .current_dir(dir)
+            .env("GIGS_TOKEN", "sk_stub")
+            .args(["run", "m.csv", "-o", "r.csv"])
+            .args(["--project", "p", "--api-url", &self.url])
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     pub fn requests(&self) -> usize {

@@ -1,0 +1,138 @@
+//! Step 6 of `simboard run`: the conclusion. The result file is put in place
+//! (or, when some row kept from the previous run did not reach it, the
+//! previous result file and the journal are left as they were), a stop is
+//! turned into the fatal error that says what was left behind, and the
+//! summary gets its notes: requests, pace, kept rows, where the results are.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::exit::Fatal;
+use crate::results::Output;
+use crate::summary::{thousands, Summary};
+
+use super::connect::Connection;
+use super::output::Files;
+use super::pipeline::Ended;
+use super::sink::{Finish, FinishError};
+use super::RunConfig;
+
+/// Finishes the files and the summary of a run that has `total` rows.
+pub(super) fn conclude(
+    config: &RunConfig,
+    files: &Files,
+    connection: &Connection,
+    ended: Ended,
+    total: u64,
+    started: Instant,
+) -> Result<Summary, Fatal> {
+    let Ended {
+        mut summary,
+        fresh_successes,
+        sink,
+        write_error,
+        fatal,
+        kept,
+        notes,
+    } = ended;
+    let written = sink.rows_finished();
+    let output = &files.output;
+    if let Some(err) = write_error {
+        sink.abandon();
+        return Err(Fatal::new(
+            format!("cannot write the results to {output}: {err}"),
+            files.resumable(written),
+        ));
+    }
+    match sink.finish(kept) {
+        Ok(Finish::Replaced) => {}
+        Ok(Finish::LeftAlone) => {
+            let message = fatal.unwrap_or_else(|| {
+                "the run stopped before every row kept from the previous run was written".into()
+            });
+            return Err(Fatal::new(message, files.resumable(written)));
+        }
+        Err(FinishError::Write(err)) => {
+            return Err(Fatal::new(
+                format!("cannot write the results to {output}: {err}"),
+                files.resumable(written),
+            ))
+        }
+        Err(FinishError::Journal(err)) => {
+            let journal = files.journal.as_deref().unwrap_or(Path::new("?"));
+            return Err(Fatal::new(
+                format!(
+                    "the results are complete in {output}, but the journal {} could not be \
+                     removed ({err}); delete it before the next run",
+                    journal.display()
+                ),
+                files.partial(written),
+            ));
+        }
+    }
+    if let Some(message) = fatal {
+        return Err(Fatal::new(message, files.partial(written)));
+    }
+    if written < total {
+        let how = match output {
+            Output::File(_) => "to finish, run the same command again with --resume",
+            Output::Stdout => "to be able to resume, run with -o FILE instead of -o -",
+        };
+        return Err(Fatal::new(
+            format!(
+                "interrupted: {} of {} rows finished; {how}",
+                thousands(written),
+                thousands(total)
+            ),
+            files.partial(written),
+        ));
+    }
+    summary.elapsed = started.elapsed();
+    add_notes(&mut summary, config, connection, fresh_successes, kept);
+    summary.notes.extend(notes);
+    summary.notes.push(format!("results: {output}"));
+    Ok(summary)
+}
+
+/// The summary's notes on requests, pace, kept rows and a dry run.
+fn add_notes(
+    summary: &mut Summary,
+    config: &RunConfig,
+    connection: &Connection,
+    fresh_successes: u64,
+    kept: u64,
+) {
+    let client = &connection.client;
+    let counts = client.counts();
+    let per_sim = if fresh_successes > 0 {
+        format!(
+            ", {:.2} per onboarded SIM",
+            counts.requests as f64 / fresh_successes as f64
+        )
+    } else {
+        String::new()
+    };
+    summary.notes.push(format!(
+        "requests: {} sent, {} retries, {} answered 429{per_sim}",
+        thousands(counts.requests),
+        thousands(counts.retries),
+        thousands(counts.refused),
+    ));
+    if let Some(pace) = client.pace() {
+        summary.notes.push(format!(
+            "pace: {} requests/s (learnt from 429 answers or --rate)",
+            crate::gigs::pace::describe_rate(pace)
+        ));
+    }
+    if config.resume {
+        summary.notes.push(format!(
+            "kept {} rows finished by the previous run",
+            thousands(kept)
+        ));
+    }
+    if config.dry_run {
+        summary
+            .notes
+            .push("dry run: nothing was created".to_owned());
+    }
+}
