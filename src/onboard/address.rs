@@ -249,6 +249,25 @@ mod tests {
         assert_ne!(address_key(&shouted), address_key(&address()));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn an_address_matches_itself_however_it_is_cased_and_padded(
+            line1 in "[A-Za-z0-9 ]{1,20}",
+            city in "[A-Za-z ]{1,12}",
+            country in "[A-Z]{2}",
+            pad in " {0,3}",
+        ) {
+            let plain = Address { line1, city, country, ..address() };
+            let shouted = Address {
+                line1: format!("{pad}{}{pad}", plain.line1.to_uppercase()),
+                city: plain.city.to_lowercase(),
+                country: format!("{}{pad}", plain.country.to_lowercase()),
+                ..plain.clone()
+            };
+            proptest::prop_assert_eq!(address_key(&shouted), address_key(&plain));
+        }
+    }
+
     #[test]
     fn a_country_is_two_letters() {
         assert!(is_country_code("DE") && is_country_code("us"));

@@ -163,6 +163,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn every_real_date_written_iso_is_a_birthday(
+            year in 1000u32..10000,
+            month in 1u32..13,
+            day in 1u32..32,
+        ) {
+            let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+            let days = match month {
+                2 => 28 + u32::from(leap),
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            };
+            let text = format!("{year:04}-{month:02}-{day:02}");
+            proptest::prop_assert_eq!(is_iso_date(&text), day <= days, "{}", text);
+        }
+
+        #[test]
+        fn the_date_check_never_panics(text in "\\PC{0,12}") {
+            let _ = is_iso_date(&text);
+        }
+    }
+
     #[test]
     fn a_new_user_meets_user_requirements_from_the_row() {
         let both = plan(r#"{"user.fullName":"present","user.birthday":"verified"}"#);
