@@ -13,6 +13,7 @@ use crate::snapshot::{Resolve, Wanted};
 use crate::summary::thousands;
 use crate::validate::{CheckedRows, CHUNK_ROWS};
 
+use super::feed::Columns;
 use super::resume::{check_kept, Kept};
 use super::{RunConfig, Target};
 
@@ -41,17 +42,21 @@ pub(super) fn read(config: &RunConfig, kept: &HashMap<u64, Kept>) -> Result<Prep
         });
     }
     let mut wanted = Wanted::default();
+    let columns = Columns::find(&manifest);
     let mut rows = CheckedRows::new(&mut manifest, config.check_digit);
     let (mut total, mut matched, mut stock) = (0u64, 0usize, Vec::new());
     while let Some((chunk, checked)) = rows.next_chunk().map_err(Fatal::before_results)? {
         total += chunk.len() as u64;
-        for checked in &checked {
+        for (row, checked) in chunk.iter().zip(&checked) {
             if let Some(previous) = kept.get(&checked.line) {
                 check_kept(previous, checked.line, checked.iccid())
                     .map_err(Fatal::before_results)?;
                 matched += 1;
             } else if let Some(iccid) = checked.valid_iccid().filter(|_| snapshot) {
-                wanted.add(iccid);
+                // A row refused for its own cells is looked up by nobody.
+                if crate::onboard::cells_pass(&columns.request(row, iccid)) {
+                    wanted.add(iccid);
+                }
             }
             if let Some(iccid) = checked.valid_iccid().filter(|_| sandbox) {
                 stock.push(iccid.to_owned());

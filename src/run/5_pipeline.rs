@@ -84,6 +84,9 @@ pub(super) fn execute(
         stop: &stop,
         fatal: &fatal,
     };
+    if let Some(refused) = &connection.refused {
+        shared.fail(refused.clone());
+    }
     let window = Window::new(config.concurrency);
     let kept_count = kept.len() as u64;
     let mut collector = Collector {

@@ -101,7 +101,7 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
     let manifest = prepass::read(config, &kept)?;
     let bar = progress::rows(0, config.quiet);
     let mut connection = connect::open(config, manifest.stock, &bar)?;
-    connection.snapshot = connect::snapshot(config, &connection.client, &manifest.wanted, &bar)?;
+    connect::read_project(config, &mut connection, &manifest.wanted, &bar)?;
     bar.set_length(manifest.total);
     let ended = pipeline::execute(config, &files, &connection, kept, &bar)?;
     bar.finish_and_clear();

@@ -1,20 +1,19 @@
 //! One listing read page by page: the cursor followed through
-//! `moreItemsAfter`, the pages counted against a budget, and a list whose
-//! cursor comes back given up instead of read forever.
-
-use std::collections::HashSet;
+//! `moreItemsAfter` by the client's own [`Cursor`], the pages counted against
+//! a budget, and a list whose cursor comes back given up instead of read
+//! forever.
 
 use serde::de::DeserializeOwned;
 
 use super::{End, Read};
+use crate::gigs::client::Cursor;
 use crate::gigs::{Client, Error};
 
 /// A listing being read.
 pub(super) struct Listing {
     path: String,
     budget: u64,
-    after: Option<String>,
-    cursors: HashSet<String>,
+    cursor: Cursor,
     /// No page follows the last one read.
     finished: bool,
     /// Ended early (a cursor that came back).
@@ -33,8 +32,7 @@ impl Listing {
         Listing {
             path: path.to_owned(),
             budget,
-            after: None,
-            cursors: HashSet::new(),
+            cursor: Cursor::default(),
             finished: false,
             broken: None,
             read: Read::default(),
@@ -59,19 +57,13 @@ impl Listing {
         if self.read.pages >= self.budget {
             return Ok(Paged::End(End::OverBudget));
         }
-        let page = client.list_page::<T>(&self.path, self.after.as_deref())?;
+        let page = client.list_page::<T>(&self.path, self.cursor.after())?;
         self.read.pages += 1;
         self.read.items += page.items.len() as u64;
-        match page.more_items_after {
-            None => self.finished = true,
-            Some(cursor) if !self.cursors.insert(cursor.clone()) => {
-                self.broken = Some(End::Failed(format!(
-                    "the list of {} came back to cursor {}",
-                    self.path,
-                    crate::gigs::client::cut(&cursor, 80)
-                )));
-            }
-            Some(cursor) => self.after = Some(cursor),
+        match self.cursor.advance(page.more_items_after) {
+            Ok(true) => {}
+            Ok(false) => self.finished = true,
+            Err(why) => self.broken = Some(End::Failed(format!("{}: {why}", self.path))),
         }
         Ok(Paged::Items(page.items))
     }

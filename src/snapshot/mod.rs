@@ -145,7 +145,7 @@ pub struct Snapshot {
 /// is active, or in a dry run (which creates nothing to find out): as the
 /// per-row path does in [`crate::onboard`].
 fn needs_subscriptions(sim: &Sim, dry_run: bool) -> bool {
-    sim.is_psim() && sim.status != "retired" && (sim.status == "active" || dry_run)
+    sim.is_psim() && (sim.status == "active" || (dry_run && sim.status == "inactive"))
 }
 
 impl Snapshot {
@@ -375,7 +375,7 @@ fn read_subscriptions(
 
 /// A filter value the server does not take: `invalid` (with 400 or 422).
 fn refused_filter(err: &Error) -> bool {
-    matches!(err.status(), Some(400 | 422))
+    err.is_invalid()
 }
 
 /// ICCIDs compare without the `F` padding of 19-digit ones, ignoring case
