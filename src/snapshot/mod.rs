@@ -350,7 +350,8 @@ fn read_subscriptions(
                 Err(err) => break give_up(err)?,
             };
             for sub in page {
-                let live = LIVE.contains(&sub.status.as_str());
+                // As the per-row lookup judges: any status but `ended` holds the SIM.
+                let live = sub.is_live();
                 if live && sims.contains(sub.sim_id()) && seen.insert(sub.id.clone()) {
                     index.entry(sub.sim_id().to_owned()).or_default().push(sub);
                 }
