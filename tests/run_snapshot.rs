@@ -261,3 +261,45 @@ fn a_sim_missing_from_the_snapshot_is_searched_before_it_is_not_found() {
         1
     );
 }
+
+#[test]
+fn resume_reads_the_project_again() {
+    let sims = iccid_batch(48, 3);
+    let world = World::with_stock(&sims);
+    let plan = world.plan_where("plain p4 pSIM plan", plain_p4_psim);
+    let ours = world.user("ours@x.example");
+    let theirs = world.user("theirs@x.example");
+    world.write("m.csv", &manifest("iccid", &sims));
+    let args = [
+        "m.csv",
+        "-o",
+        "r.csv",
+        "--user",
+        &ours,
+        "--resolve",
+        "snapshot",
+    ];
+    // A dry run leaves would_onboard rows, which a resumed real run sends.
+    let out = world.run(&[&args[..], &["--dry-run"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed = route_count(&world, "GET /projects/{project}/sims");
+    // Meanwhile another client takes the first SIM.
+    let other = world.subscribe(&plan, &world.sim_id(&sims[0]), &theirs);
+
+    let out = world.run(&[&args[..], &["--resume"]].concat());
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = results(&world.path("r.csv"));
+    assert!(failed(&lines, 2, "sim_in_use").contains(&other));
+    assert_eq!(line(&lines, 3).outcome, "onboarded");
+    assert_eq!(line(&lines, 4).outcome, "onboarded");
+    assert_eq!(
+        route_count(&world, "GET /projects/{project}/sims"),
+        listed + 1
+    );
+    // The fresh snapshot knew the SIM taken: no create was sent for it.
+    assert_eq!(
+        route_count(&world, "POST /projects/{project}/subscriptions"),
+        1 + 2
+    );
+}

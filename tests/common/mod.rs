@@ -120,11 +120,12 @@ pub fn config(stock: &[String]) -> EmulatorConfig {
 
 /// The `--resolve` mode the outcome suite runs in: `run_outcomes_snapshot`
 /// and `run_outcomes_search` include the whole suite (`run_outcomes.rs`) as
-/// their modules `snapshot_mode` and `search_mode`, and every story must end
-/// the same in each; elsewhere, the default (`auto`).
+/// their modules `snapshot_mode` and `search_mode` (and
+/// `run_outcomes_snapshot_distrust` as `snapshot_mode_distrustful`), and
+/// every story must end the same in each; elsewhere, the default (`auto`).
 pub fn resolve_mode() -> &'static str {
     let path = module_path!();
-    if path.contains("::snapshot_mode::") {
+    if path.contains("::snapshot_mode") {
         "snapshot"
     } else if path.contains("::search_mode::") {
         "search"
@@ -139,7 +140,8 @@ pub fn resolve_mode() -> &'static str {
 /// answers `invalid` with 400, and every story must end exactly as against a
 /// faithful emulator.
 pub fn distrustful() -> bool {
-    module_path!().contains("::distrustful::")
+    // `snapshot_mode_distrustful` (run_outcomes_snapshot_distrust) too.
+    module_path!().contains("distrustful::")
 }
 
 impl World {
