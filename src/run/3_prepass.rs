@@ -2,8 +2,9 @@
 //! It finds an unreadable file before the API is touched, counts the rows
 //! (the progress bar's length, and the end-of-run check that every row
 //! finished), checks that the rows kept by `--resume` belong to this
-//! manifest, and collects the valid ICCIDs that stock `--sandbox`. The feed
-//! is the only other read of the manifest.
+//! manifest, and collects the valid ICCIDs that stock `--sandbox` and those
+//! the snapshot looks for (`--resolve`). The feed is the only other read of
+//! the manifest.
 
 use std::collections::HashMap;
 
@@ -28,7 +29,7 @@ pub(super) struct Prepass {
 }
 
 /// Reads the manifest once. Rows are only checked when there is something
-/// to check them for: kept rows, or a sandbox to stock.
+/// to check them for: kept rows, a sandbox to stock, or a snapshot to take.
 pub(super) fn read(config: &RunConfig, kept: &HashMap<u64, Kept>) -> Result<Prepass, Fatal> {
     let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
         .map_err(Fatal::before_results)?;

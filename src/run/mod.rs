@@ -8,7 +8,8 @@
 //! 2. `2_resume.rs`: with `--resume`, the rows kept from the previous run;
 //! 3. `3_prepass.rs`: one pass over the manifest before any request (rows
 //!    counted, kept rows checked against it, the sandbox's stock);
-//! 4. `4_connect.rs`: the sandbox or the API, the client, and the preflight;
+//! 4. `4_connect.rs`: the sandbox or the API, the client, the preflight,
+//!    and the snapshot of the project (`--resolve`, [`crate::snapshot`]);
 //! 5. `5_pipeline.rs`: the feeder (`6_feed.rs`) reads the manifest a second
 //!    and last time and queues rows to the workers (`7_work.rs`); finished
 //!    rows go to the sink (`8_sink.rs`): the journal at once, the result file
