@@ -168,7 +168,10 @@ impl Snapshot {
             .values()
             .filter(|sim| needs_subscriptions(sim, dry_run))
             .count();
-        let (subscriptions, subscriptions_read) = if needing == 0 && sims_read.end.answers_all() {
+        // Nothing to save when no SIM read needs a lookup (with `snapshot`,
+        // unless the SIMs were not all read: the others may need one).
+        let nothing = strategy == Resolve::Auto || sims_read.end.answers_all();
+        let (subscriptions, subscriptions_read) = if needing == 0 && nothing {
             (None, Read::default())
         } else {
             let ids: HashSet<&str> = sims.values().map(|s| s.id.as_str()).collect();
