@@ -83,12 +83,12 @@ pub(super) fn open(
 pub(super) fn read_project(
     config: &RunConfig,
     connection: &mut Connection,
-    wanted: &Wanted,
+    wanted: Wanted,
     bar: &indicatif::ProgressBar,
 ) -> Result<(), Fatal> {
     let show = |text: &str| bar.set_message(text.to_owned());
     let client = &connection.client;
-    match Snapshot::take(client, config.resolve, wanted, config.dry_run, &show) {
+    match Snapshot::take(client, config.resolve, &wanted, config.dry_run, &show) {
         Ok(taken) => connection.snapshot = taken.map(Arc::new),
         Err(err) if err.is_auth() => {
             connection.refused = Some(Stop::TokenRefused(err.to_string()).to_string());

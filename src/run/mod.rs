@@ -99,10 +99,12 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
     let started = Instant::now();
     let files = output::Files::settle(config)?;
     let kept = resume::load(config, &files)?;
-    let manifest = prepass::read(config, &kept)?;
+    let mut manifest = prepass::read(config, &kept)?;
     let bar = progress::rows(0, config.quiet);
     let mut connection = connect::open(config, manifest.stock, &bar)?;
-    connect::read_project(config, &mut connection, &manifest.wanted, &bar)?;
+    // The ICCIDs wanted are dropped once the project is read.
+    let wanted = std::mem::take(&mut manifest.wanted);
+    connect::read_project(config, &mut connection, wanted, &bar)?;
     bar.set_length(manifest.total);
     let ended = pipeline::execute(config, &files, &connection, kept, &bar)?;
     bar.finish_and_clear();

@@ -23,6 +23,7 @@
 //! looked up, as always. No filter is trusted: every item kept is checked
 //! (its ICCID, its SIM, its status, its email).
 
+mod index;
 mod listing;
 mod users;
 
@@ -32,6 +33,7 @@ use crate::gigs::types::{Sim, Subscription, User};
 use crate::gigs::{Client, Error};
 use crate::summary::thousands;
 
+use index::{Key, Keys, Sims};
 use listing::{give_up, Listing, Paged};
 pub use users::Users;
 
@@ -61,12 +63,12 @@ impl Resolve {
 /// kept by `--resume` left out), collected by the pre-pass.
 #[derive(Debug, Default)]
 pub struct Wanted {
-    iccids: HashSet<String>,
+    iccids: Keys,
 }
 
 impl Wanted {
     pub fn add(&mut self, iccid: &str) {
-        self.iccids.insert(iccid_key(iccid));
+        self.iccids.insert(iccid);
     }
 
     pub fn len(&self) -> usize {
@@ -74,7 +76,7 @@ impl Wanted {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.iccids.is_empty()
+        self.iccids.len() == 0
     }
 }
 
@@ -132,7 +134,7 @@ type BySim = HashMap<String, Vec<Subscription>>;
 
 /// The indexes of one run.
 pub struct Snapshot {
-    sims: HashMap<String, Sim>,
+    sims: Sims,
     sims_read: Read,
     /// SIM id → its live subscriptions, for every SIM of `sims`, when the
     /// subscriptions were listed to their end.
@@ -165,7 +167,7 @@ impl Snapshot {
         }
         let (sims, sims_read) = read_sims(client, strategy, wanted, show)?;
         let needing = sims
-            .values()
+            .iter()
             .filter(|sim| needs_subscriptions(sim, dry_run))
             .count();
         // Nothing to save when no SIM read needs a lookup (with `snapshot`,
@@ -174,7 +176,7 @@ impl Snapshot {
         let (subscriptions, subscriptions_read) = if needing == 0 && nothing {
             (None, Read::default())
         } else {
-            let ids: HashSet<&str> = sims.values().map(|s| s.id.as_str()).collect();
+            let ids = sims.ids();
             read_subscriptions(client, budget(strategy, needing), &ids, show)?
         };
         Ok(Some(Snapshot {
@@ -189,7 +191,7 @@ impl Snapshot {
     /// The SIM with this ICCID, when the snapshot holds it. `None` is no
     /// answer: the row searches (a miss is confirmed before it is believed).
     pub fn sim(&self, iccid: &str) -> Option<Sim> {
-        self.sims.get(&iccid_key(iccid)).cloned()
+        self.sims.get(&Key::of(iccid))
     }
 
     /// The live subscriptions of a SIM the snapshot holds, newest first;
@@ -198,7 +200,7 @@ impl Snapshot {
         let index = self.subscriptions.as_ref()?;
         // Only SIMs read with the SIMs are covered: another SIM's
         // subscriptions were not kept.
-        let known = self.sims.get(&iccid_key(&sim.iccid))?;
+        let known = self.sims.get(&Key::of(&sim.iccid))?;
         if known.id != sim.id {
             return None;
         }
@@ -286,8 +288,8 @@ fn read_sims(
     strategy: Resolve,
     wanted: &Wanted,
     show: &dyn Fn(&str),
-) -> Result<(HashMap<String, Sim>, Read), Error> {
-    let mut sims: HashMap<String, Sim> = HashMap::new();
+) -> Result<(Sims, Read), Error> {
+    let mut sims = Sims::default();
     let mut listing = Listing::new("/sims", budget(strategy, wanted.len()));
     let end = loop {
         let page: Vec<Sim> = match listing.next(client) {
@@ -300,9 +302,9 @@ fn read_sims(
             if sim.id.is_empty() || sim.iccid.trim().is_empty() {
                 continue;
             }
-            let key = iccid_key(&sim.iccid);
+            let key = Key::of(&sim.iccid);
             if wanted.iccids.contains(&key) {
-                sims.entry(key).or_insert(sim);
+                sims.insert(key, &sim);
             }
         }
         listing.read.kept = sims.len() as u64;
