@@ -263,6 +263,11 @@ pub fn describe_run(
 
 /// One listing's line in the summary.
 fn describe(what: &str, kept: &str, read: &Read) -> String {
+    // `what` is plural: "1 SIM", "2 SIMs".
+    let what = match read.items {
+        1 => what.strip_suffix('s').unwrap_or(what),
+        _ => what,
+    };
     let pages = format!(
         "{} {what} read in {} {}, {} kept ({kept})",
         thousands(read.items),
