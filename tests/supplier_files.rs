@@ -487,13 +487,19 @@ fn secrets_reach_no_byte_written_by_a_killed_then_resumed_verbose_run() {
 fn secrets_reach_no_byte_written_by_a_run_that_fails() {
     let sims = iccids(61, 12);
     let world = World::start(simboard::emulator::EmulatorConfig {
-        revoke_token_after: Some(8),
+        revoke_token_after: Some(12),
         ..config(&sims)
     });
     secret_manifest(&world, &sims);
-    let out = world.run(&["m.csv", "-o", "r.csv", "-v"]);
+    let out = world.run(&["m.csv", "-o", "r.csv", "-v", "--concurrency", "1"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_output_clean(&out, sims.len());
+    let partial = results(&world.path("r.csv"));
+    assert!(
+        !partial.is_empty() && partial.len() < sims.len(),
+        "the run failed part way: {}",
+        stderr(&out)
+    );
     assert!(assert_no_file_leaks(&world, sims.len(), &[]) >= 1);
 }
 
@@ -519,4 +525,17 @@ fn keep_column_keeps_the_one_column_it_names() {
         summary.contains(r#""Ki (hex)""#) && !summary.contains(r#""PUK 1""#),
         "{summary}"
     );
+}
+
+#[test]
+fn secrets_never_reach_standard_output_when_results_go_there() {
+    let sims = iccids(63, 4);
+    let world = World::with_stock(&sims);
+    secret_manifest(&world, &sims);
+    let out = world.run(&["m.csv", "-o", "-", "-v"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 5, "a header and four rows: {text}");
+    assert_output_clean(&out, sims.len());
+    assert_no_file_leaks(&world, sims.len(), &[]);
 }
