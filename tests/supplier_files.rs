@@ -539,3 +539,28 @@ fn secrets_never_reach_standard_output_when_results_go_there() {
     assert_output_clean(&out, sims.len());
     assert_no_file_leaks(&world, sims.len(), &[]);
 }
+
+#[test]
+fn a_workbook_with_secret_columns_validates_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (col, name) in ["ICCID", "Ki (hex)", "PIN1", "device"].iter().enumerate() {
+        sheet.write_string(0, col as u16, *name).unwrap();
+    }
+    sheet.write_string(1, 0, GOOD).unwrap();
+    sheet.write_string(1, 1, "00FF00FF00FF00FF5EC7E7").unwrap();
+    sheet.write_number(1, 2, 73519.0).unwrap();
+    sheet.write_string(1, 3, "d1").unwrap();
+    book.save(dir.path().join("sims.xlsx")).unwrap();
+
+    let (code, summary, lines) = validated(dir.path(), "sims.xlsx", &[]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(extra_headers(&dir.path().join("r.csv")), ["device"]);
+    assert_eq!(line(&lines, 2).extra, ["d1"]);
+    let written = std::fs::read_to_string(dir.path().join("r.csv")).unwrap();
+    for value in ["00FF00FF00FF00FF5EC7E7", "73519"] {
+        assert!(!written.contains(value) && !summary.contains(value));
+    }
+    assert!(summary.contains(r#""Ki (hex)", "PIN1""#), "{summary}");
+}
