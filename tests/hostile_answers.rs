@@ -410,3 +410,50 @@ fn a_password_in_the_api_url_never_appears_in_any_output() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!stderr(&out).contains("Hunter2Secret"), "{}", stderr(&out));
 }
+
+/// The moment the proxy saw the `rank`th request to `route_name`.
+fn arrival(proxy: &Proxy, route_name: &str, rank: usize) -> Instant {
+    proxy
+        .seen()
+        .iter()
+        .find(|s| is(s, route_name) && s.rank == rank)
+        .map(|s| s.at)
+        .unwrap_or_else(|| panic!("no request {rank} to {route_name}"))
+}
+
+#[test]
+#[ignore = "exposes a pacer bug (src/gigs/pace.rs): after a storm on one route while other \
+            requests are still answered, the learnt ceiling is set from answers counted over \
+            the storm's own pauses and the pace stays near its floor: 150 rows took 207 s to \
+            353 s, 240 s to 300 s of them after the storm's last 429"]
+fn a_storm_of_429s_without_retry_after_on_the_sim_search_is_over_soon_after_its_last_429() {
+    let (world, _) = world_with_manifest(79, 150);
+    // Searches 20 to 59 are refused, with no hint of how long to wait; the
+    // other requests are answered as usual.
+    let proxy = Proxy::start(&world.url, |seen| {
+        if is(seen, "sims/search") && (20..60).contains(&seen.rank) {
+            Answer::too_many(None)
+        } else {
+            Act::Forward
+        }
+    });
+    let out = command(
+        &world,
+        &proxy.url,
+        &["m.csv", "-o", "r.csv", "--max-retries", "1"],
+    )
+    .output()
+    .unwrap();
+    let ended = Instant::now();
+    let summary = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{summary}");
+    all_onboarded(&world, 150);
+    assert!(summary.contains("40 answered 429"), "{summary}");
+    // 110 rows are left after the storm; unpaced they take well under a
+    // second, and the pace is to be back within 10 s of the last 429.
+    let after_storm = ended - arrival(&proxy, "sims/search", 59);
+    assert!(
+        after_storm < Duration::from_secs(15),
+        "the run went on for {after_storm:?} after the storm's last 429: {summary}"
+    );
+}

@@ -26,6 +26,8 @@ pub struct Seen {
     /// How many requests to a path containing the same route came before,
     /// counted per [`route`] of the path.
     pub rank: usize,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 /// What the proxy does with a request.
@@ -186,6 +188,7 @@ fn serve(
         method: request.method.clone(),
         path: request.path.clone(),
         rank,
+        at: std::time::Instant::now(),
     };
     log.lock().unwrap().push(seen.clone());
     let mut stream = reader.into_inner();
