@@ -152,6 +152,40 @@ fn a_workbook_renamed_csv_is_still_read_as_a_workbook() {
     assert_supplier_sheet(code, &summary, &lines);
 }
 
+#[test]
+fn an_xlsm_workbook_reads_as_its_xlsx_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    supplier_workbook(&dir.path().join("delivery.xlsm"));
+    let (code, summary, lines) = validated(dir.path(), "delivery.xlsm", &["--sheet", "SIMs"]);
+    assert_supplier_sheet(code, &summary, &lines);
+}
+
+/// The same supplier workbook in the old binary `.xls` format, made by
+/// `tests/fixtures/make_delivery_xls.py` (no Rust crate writes `.xls`).
+fn supplier_xls(dir: &Path, name: &str) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/delivery.xls");
+    std::fs::copy(fixture, dir.join(name)).unwrap();
+}
+
+#[test]
+fn an_xls_workbook_gives_sheet_rows_stored_numbers_and_cells_as_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    supplier_xls(dir.path(), "delivery.xls");
+
+    let (code, summary, by_name) = validated(dir.path(), "delivery.xls", &["--sheet", "SIMs"]);
+    assert_supplier_sheet(code, &summary, &by_name);
+    let (code, summary, by_number) = validated(dir.path(), "delivery.xls", &["--sheet", "2"]);
+    assert_supplier_sheet(code, &summary, &by_number);
+}
+
+#[test]
+fn an_xls_workbook_renamed_csv_is_still_read_as_a_workbook() {
+    let dir = tempfile::tempdir().unwrap();
+    supplier_xls(dir.path(), "delivery.csv");
+    let (code, summary, lines) = validated(dir.path(), "delivery.csv", &["--sheet", "SIMs"]);
+    assert_supplier_sheet(code, &summary, &lines);
+}
+
 /// A minimal OpenDocument spreadsheet, written entry by entry as the format
 /// asks: an uncompressed `mimetype` first, then the manifest and content.
 fn ods(path: &Path, rows: &[&[&str]]) {
