@@ -47,6 +47,14 @@
 //! that really dropped meanwhile is met by the next 429, which has answers
 //! behind it and so sets a new, lower ceiling.
 //!
+//! A measurement needs a sample: between two 429s, fewer than
+//! [`MIN_SAMPLE`] answers (those in flight, or to other routes while a storm
+//! refuses one) are not a rate but part of the storm, which halves the pace
+//! and leaves the ceiling alone. Taken as a rate, counted over the storm's
+//! pauses, they once set the ceiling near the floor, and a run went on at
+//! about one row a second for minutes after the storm. Only the first 429 of
+//! a run, having nothing better, measures from any number of answers.
+//!
 //! A 429 that answers a request sent *before* the current pause began belongs
 //! to the same burst (it was in flight): it may lengthen the pause but teaches
 //! nothing new.
@@ -58,6 +66,9 @@ use std::time::{Duration, Instant};
 const PROBE_PER_SECOND: f64 = 0.005;
 /// Never pace slower than this, whatever was learnt.
 pub const MIN_RATE: f64 = 0.5;
+/// The fewest answers between two 429s that measure a rate (the first 429
+/// of a run measures from any number).
+const MIN_SAMPLE: f64 = 16.0;
 /// Below the ceiling, the pace doubles in this time.
 const RECOVERY_DOUBLING: f64 = 0.5;
 /// A pause longer than this is announced on stderr, even without `-v`.
@@ -212,7 +223,10 @@ impl Pacer {
         };
         let secs = now.saturating_duration_since(since).as_secs_f64();
         let answered = (s.answered - before) as f64;
-        if secs > 0.0 && answered > 0.0 {
+        // A few answers between two 429s are those in flight or on other
+        // routes during a storm, not a measure of the limit.
+        let measured = answered >= MIN_SAMPLE || (s.learnt.is_none() && answered > 0.0);
+        if secs > 0.0 && measured {
             let rate = (factor * answered / secs).max(MIN_RATE);
             // The pause is part of the next interval, so the probe starts
             // when it ends.
@@ -480,6 +494,28 @@ mod tests {
         assert!(floor <= 1.0, "the storm slowed the pace: {floor}");
         assert!(at(10.0).unwrap() >= 0.9 * before, "{:?}", at(10.0));
         assert!(at(1000.0).unwrap() > before, "then it probes above");
+    }
+
+    #[test]
+    fn answers_trickling_in_during_a_storm_do_not_pin_the_pace_low() {
+        let pacer = Pacer::new(None);
+        let t0 = Instant::now();
+        pacer.lock().started = Some(t0);
+        pacer.refused_at(t0, t0, Duration::ZERO);
+        pacer.lock().answered += 1000;
+        let calm = t0 + Duration::from_secs(10);
+        pacer.refused_at(calm, calm, Duration::ZERO);
+        let before = pacer.rate_at(&pacer.lock(), calm).unwrap();
+        // A storm on one route: each 429 pauses everyone for 1 s, and a few
+        // answers to other requests come back before the next one.
+        let mut last = calm;
+        for i in 1..=10 {
+            pacer.lock().answered += 3;
+            last = calm + Duration::from_millis(1010 * i);
+            pacer.refused_at(last, last, Duration::from_secs(1));
+        }
+        let after = pacer.rate_at(&pacer.lock(), last + Duration::from_secs(10));
+        assert!(after.unwrap() >= 0.9 * before, "{after:?} vs {before}");
     }
 
     #[test]
