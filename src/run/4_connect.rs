@@ -86,6 +86,7 @@ pub(super) fn read_project(
     wanted: Wanted,
     bar: &indicatif::ProgressBar,
 ) -> Result<(), Fatal> {
+    progress::reading(bar);
     let show = |text: &str| bar.set_message(text.to_owned());
     let client = &connection.client;
     match Snapshot::take(client, config.resolve, &wanted, config.dry_run, &show) {
@@ -100,6 +101,7 @@ pub(super) fn read_project(
         }
     }
     bar.set_message("");
+    progress::counting_rows(bar);
     Ok(())
 }
 
