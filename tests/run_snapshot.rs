@@ -303,3 +303,32 @@ fn resume_reads_the_project_again() {
         1 + 2
     );
 }
+
+#[test]
+fn auto_pays_for_one_page_of_users_per_email_and_searches_the_rest() {
+    // Five users served one per page; each manifest names one new email.
+    let sims = iccid_batch(49, 1);
+    let count = |mode: &str| {
+        let world = World::start(simboard::emulator::EmulatorConfig {
+            page_cap: Some(1),
+            ..config(&sims)
+        });
+        for i in 0..5 {
+            world.user(&format!("old{i}@x.example"));
+        }
+        world.write(
+            "m.csv",
+            &manifest("iccid,email", &[format!("{},new@x.example", sims[0])]),
+        );
+        let (lines, _) = run_in(&world, mode, "r.csv", &[]);
+        assert_eq!(line(&lines, 2).outcome, "onboarded", "{mode}");
+        (
+            route_count(&world, "GET /projects/{project}/users"),
+            route_count(&world, "POST /projects/{project}/users/search"),
+        )
+    };
+
+    assert_eq!(count("auto"), (1, 1), "one page, then the search");
+    assert_eq!(count("snapshot"), (5, 0), "every page, no search");
+    assert_eq!(count("search"), (0, 1));
+}
