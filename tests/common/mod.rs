@@ -122,7 +122,9 @@ pub fn config(stock: &[String]) -> EmulatorConfig {
 
 /// The `--resolve` mode the outcome suite runs in: `run_outcomes_snapshot`
 /// and `run_outcomes_search` include the whole suite (`run_outcomes.rs`) as
-/// their modules `snapshot_mode` and `search_mode` (and
+/// their modules `snapshot_mode` and `search_mode` (so do
+/// `run_fidelity_snapshot` and `run_fidelity_search` with `run_fidelity.rs`,
+/// and
 /// `run_outcomes_snapshot_distrust` as `snapshot_mode_distrustful`), and
 /// every story must end the same in each; elsewhere, the default (`auto`).
 pub fn resolve_mode() -> &'static str {
