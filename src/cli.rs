@@ -148,6 +148,11 @@ pub struct RunArgs {
     /// given by -o (or the default one) and run the rest.
     #[arg(long)]
     pub resume: bool,
+    /// Start over, replacing the results of an earlier run in the result
+    /// file (and dropping the journal of an interrupted one). Without it, a
+    /// run refuses a result file that records onboarded rows.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
@@ -219,6 +224,7 @@ impl RunArgs {
             user: self.user,
             dry_run: self.dry_run,
             resume: self.resume,
+            force: self.force,
             concurrency: usize::from(self.concurrency),
             rate: self.rate,
             max_retries: self.max_retries,

@@ -76,9 +76,12 @@ impl Sink {
                 ))
             }
         };
-        let ordered = ResultWriter::new(out, extra_headers).map_err(|err| {
-            Fatal::before_results(format!("cannot write the results to {output}: {err}"))
-        })?;
+        let write_error =
+            |err| Fatal::before_results(format!("cannot write the results to {output}: {err}"));
+        let mut ordered = ResultWriter::new(out, extra_headers).map_err(write_error)?;
+        if *output == Output::Stdout {
+            ordered.flush().map_err(write_error)?;
+        }
         Ok(Sink {
             journal,
             journal_path: journal_path.map(Path::to_owned),
@@ -111,6 +114,12 @@ impl Sink {
         while let Some(body) = self.waiting.remove(&self.next) {
             self.write(body)?;
             self.next += 1;
+        }
+        if self.output == Output::Stdout {
+            // Row by row, so that a reader that went away (`| head`) is
+            // noticed at once and the run stops handing out rows, instead of
+            // creating subscriptions whose rows would appear nowhere.
+            self.ordered.flush()?;
         }
         Ok(())
     }

@@ -21,6 +21,8 @@ mod conclude;
 mod connect;
 #[path = "6_feed.rs"]
 mod feed;
+#[path = "1_lock.rs"]
+mod lock;
 #[path = "1_output.rs"]
 mod output;
 #[path = "5_pipeline.rs"]
@@ -76,6 +78,8 @@ pub struct RunConfig {
     pub user: Option<String>,
     pub dry_run: bool,
     pub resume: bool,
+    /// `--force`: start over, replacing the results of an earlier run.
+    pub force: bool,
     pub concurrency: usize,
     pub rate: Option<f64>,
     pub max_retries: u32,
