@@ -18,7 +18,8 @@
 //!    client, standing alone (`client.rs` the one chokepoint, `retry.rs`,
 //!    `pace.rs`, `token.rs`, `types.rs`), and [`onboard`] (`src/onboard.rs`)
 //!    takes one valid row through resolve the SIM → pair a plan → pair a
-//!    user → subscribe;
+//!    user → its address → subscribe (`src/onboard/` holds the plan
+//!    requirements and the user's addresses);
 //! 4. [`run`] (`src/run/`, one step per file, in order) drives many rows at
 //!    once: settle the output and journal, the rows kept by `--resume`, one
 //!    pre-pass over the manifest, the connection and preflight; then the

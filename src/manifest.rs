@@ -53,13 +53,14 @@ const ICCID_ALIASES: &[&str] = &[
 ];
 
 /// The headers of the optional columns `run` reads, best first (compared
-/// [`Manifest::column`] does): the plan, the user, the user's email and
-/// full name, and the address lines line 1, line 2, city, postal code,
+/// [`Manifest::column`] does): the plan, the user, the user's email, full
+/// name and birthday, and the address lines line 1, line 2, city, postal code,
 /// state and country.
 pub const PLAN_ALIASES: &[&str] = &["plan", "plan_id"];
 pub const USER_ALIASES: &[&str] = &["user", "user_id"];
 pub const EMAIL_ALIASES: &[&str] = &["email", "e-mail", "email_address"];
 pub const FULL_NAME_ALIASES: &[&str] = &["full_name", "user_full_name"];
+pub const BIRTHDAY_ALIASES: &[&str] = &["birthday", "user_birthday", "date_of_birth", "dob"];
 pub const ADDRESS_ALIASES: [&[&str]; 6] = [
     &["address_line1", "address_line_1"],
     &["address_line2", "address_line_2"],

@@ -4,6 +4,11 @@
 //! says what to do, and never stops the batch. Only a token the API refuses in
 //! mid-run ([`Stop`]) does.
 //!
+//! A plan's requirements are checked against the row and its user in
+//! `requirements` (flat dotted keys; nothing is sent for a demand the row
+//! cannot meet), and a required address becomes one of the user's addresses
+//! in `address`, before the subscription is created with its id.
+//!
 //! What the whole run shares lives in [`Onboarder`]: the plan catalogue (listed
 //! once per run), and caches that make each email, user id and plan id cost
 //! one lookup per run, however many rows name it and however many run at once
@@ -19,6 +24,9 @@
 //! re-sends such a create by itself; see [`crate::gigs::client`]), within
 //! the same `--max-retries` budget.
 
+mod address;
+mod requirements;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -29,6 +37,8 @@ use crate::gigs::client::NextTry;
 use crate::gigs::types::{Address, NewSubscription, NewUser, Plan, Sim, Subscription, User};
 use crate::gigs::{Client, Error};
 use crate::results::Outcome;
+use address::Addresses;
+use requirements::{asks_of_user, unmet, Holder};
 
 /// Why a valid row could not be onboarded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +48,10 @@ pub enum Failure {
         sim_type: String,
     },
     SimRetired,
+    /// A SIM status other than `inactive`, `active` or `retired`.
+    SimUnusable {
+        status: String,
+    },
     SimInUse {
         subscription: String,
         plan: String,
@@ -61,8 +75,25 @@ pub enum Failure {
         plan: String,
         missing: Vec<&'static str>,
     },
+    /// `existing` names the user when it exists (and lacks the field).
     PlanRequiresFullName {
         plan: String,
+        existing: Option<String>,
+    },
+    PlanRequiresBirthday {
+        plan: String,
+        existing: Option<String>,
+    },
+    PlanRequiresDevice {
+        plan: String,
+    },
+    /// The `birthday` cell is not a date written `YYYY-MM-DD`.
+    InvalidBirthday {
+        value: String,
+    },
+    /// The row's address is not valid: its country, or the API said so.
+    AddressInvalid {
+        message: String,
     },
     UserMissing,
     UserNotFound {
@@ -73,12 +104,24 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The plan a requirement failure names, to name more than one.
+    fn plan_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Failure::PlanRequiresAddress { plan, .. }
+            | Failure::PlanRequiresFullName { plan, .. }
+            | Failure::PlanRequiresBirthday { plan, .. }
+            | Failure::PlanRequiresDevice { plan } => Some(plan),
+            _ => None,
+        }
+    }
+
     /// The stable reason code for the result CSV.
     pub fn code(&self) -> &'static str {
         match self {
             Failure::SimNotFound => "sim_not_found",
             Failure::SimNotPsim { .. } => "sim_not_psim",
             Failure::SimRetired => "sim_retired",
+            Failure::SimUnusable { .. } => "sim_unusable",
             Failure::SimInUse { .. } => "sim_in_use",
             Failure::PlanAmbiguous { .. } => "plan_ambiguous",
             Failure::NoCompatiblePlan { .. } => "no_compatible_plan",
@@ -86,6 +129,10 @@ impl Failure {
             Failure::PlanNotFound { .. } => "plan_not_found",
             Failure::PlanRequiresAddress { .. } => "plan_requires_address",
             Failure::PlanRequiresFullName { .. } => "plan_requires_full_name",
+            Failure::PlanRequiresBirthday { .. } => "plan_requires_birthday",
+            Failure::PlanRequiresDevice { .. } => "plan_requires_device",
+            Failure::InvalidBirthday { .. } => "invalid_birthday",
+            Failure::AddressInvalid { .. } => "address_invalid",
             Failure::UserMissing => "user_missing",
             Failure::UserNotFound { .. } => "user_not_found",
             Failure::Api(_) => "api_error",
@@ -106,6 +153,15 @@ impl fmt::Display for Failure {
                  not onboarded from a manifest"
             ),
             Failure::SimRetired => f.write_str("the SIM is retired and cannot be used again"),
+            Failure::SimUnusable { status } => write!(
+                f,
+                "the SIM's status is {}; only an inactive or active SIM can be subscribed",
+                if status.is_empty() {
+                    "not given"
+                } else {
+                    status
+                }
+            ),
             Failure::SimInUse {
                 subscription,
                 plan,
@@ -132,18 +188,17 @@ impl fmt::Display for Failure {
             Failure::PlanNotFound { plan } => {
                 write!(f, "plan {plan} does not exist in the project")
             }
-            Failure::PlanRequiresAddress { plan, missing } => {
-                write!(f, "plan {plan} requires the user's address")?;
-                if missing.is_empty() {
-                    f.write_str("; fill the address_* columns")
-                } else {
-                    write!(f, "; the row lacks {}", missing.join(", "))
-                }
-            }
-            Failure::PlanRequiresFullName { plan } => write!(
+            Failure::PlanRequiresAddress { .. }
+            | Failure::PlanRequiresFullName { .. }
+            | Failure::PlanRequiresBirthday { .. }
+            | Failure::PlanRequiresDevice { .. } => self.fmt_requirement(f),
+            Failure::InvalidBirthday { value } => write!(
                 f,
-                "plan {plan} requires the user's full name; fill the full_name column"
+                "birthday {value:?} is not a date written YYYY-MM-DD; correct the birthday column"
             ),
+            Failure::AddressInvalid { message } => {
+                write!(f, "the row's address is not valid: {message}")
+            }
             Failure::UserMissing => {
                 f.write_str("no user for this row: give a user or email column, or --user")
             }
@@ -152,6 +207,48 @@ impl fmt::Display for Failure {
             }
             Failure::Api(message) => f.write_str(message),
         }
+    }
+}
+
+impl Failure {
+    /// The message of a plan requirement the row cannot meet.
+    fn fmt_requirement(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::PlanRequiresAddress { plan, missing } => {
+                write!(f, "plan {plan} requires the user's address")?;
+                if missing.is_empty() {
+                    f.write_str("; fill the address_* columns")
+                } else {
+                    write!(f, "; the row lacks {}", missing.join(", "))
+                }
+            }
+            Failure::PlanRequiresFullName { plan, existing } => {
+                write!(f, "plan {plan} requires the user's full name")?;
+                lacking(f, existing, "the full_name column")
+            }
+            Failure::PlanRequiresBirthday { plan, existing } => {
+                write!(f, "plan {plan} requires the user's birthday")?;
+                lacking(f, existing, "the birthday column (YYYY-MM-DD)")
+            }
+            Failure::PlanRequiresDevice { plan } => write!(
+                f,
+                "plan {plan} requires a device, which a manifest cannot give; choose another plan"
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The end of a "plan requires the user's …" message: what to fill, or that
+/// the existing user lacks it.
+fn lacking(f: &mut fmt::Formatter<'_>, existing: &Option<String>, column: &str) -> fmt::Result {
+    match existing {
+        Some(user) => write!(
+            f,
+            "; user {user} has none, and simboard does not edit existing users: \
+             add it to the user, or onboard the row for another user"
+        ),
+        None => write!(f, "; fill {column}"),
     }
 }
 
@@ -203,6 +300,8 @@ pub struct RowRequest {
     pub user: Option<String>,
     pub email: Option<String>,
     pub full_name: Option<String>,
+    /// `YYYY-MM-DD`, for a user simboard creates.
+    pub birthday: Option<String>,
     pub address: AddressCells,
 }
 
@@ -240,7 +339,11 @@ impl AddressCells {
             city: self.city.clone().unwrap_or_default(),
             postal_code: self.postal_code.clone(),
             state: self.state.clone(),
-            country: self.country.clone().unwrap_or_default(),
+            country: self
+                .country
+                .clone()
+                .unwrap_or_default()
+                .to_ascii_uppercase(),
         })
     }
 }
@@ -358,6 +461,7 @@ pub struct Onboarder {
     users: OnceMap<User>,
     searched: OnceMap<Option<User>>,
     created: OnceMap<User>,
+    addresses: Addresses,
 }
 
 /// The user a row goes to.
@@ -379,6 +483,7 @@ impl Onboarder {
             users: OnceMap::new(),
             searched: OnceMap::new(),
             created: OnceMap::new(),
+            addresses: Addresses::new(),
         }
     }
 
@@ -398,6 +503,7 @@ impl Onboarder {
     }
 
     fn steps(&self, row: &RowRequest, ids: &mut RowResult) -> Result<RowResult, Step> {
+        requirements::check_cells(row)?;
         let sim = self.resolve(&row.iccid)?;
         ids.sim_id = sim.id.clone();
         usable(&sim)?;
@@ -409,36 +515,42 @@ impl Onboarder {
                 return self.judge_existing(row, &sim, &existing);
             }
         }
+        // The plan is one whose requirements the row and its user meet.
         let plan = self.pair_plan(row, &sim)?;
         ids.plan_id = plan.id.clone();
-        let user = self.pick_user(row, &plan)?;
+        let user = self.pick_user(row)?;
         if self.settings.dry_run {
-            let (user_id, message) = match &user {
-                UserPick::Known(user) => (
-                    user.id.clone(),
-                    format!("would subscribe to plan {} for user {}", plan.id, user.id),
-                ),
-                UserPick::New { email } => (
-                    String::new(),
-                    format!(
-                        "would create a user for {email} and subscribe to plan {}",
-                        plan.id
-                    ),
-                ),
-            };
-            return Ok(RowResult {
-                outcome: Some(Outcome::WouldOnboard),
-                message,
-                user_id,
-                ..ids.clone()
-            });
+            let mut done = would_onboard(&plan, &user, ids);
+            if let Some(note) = self.address_note(row, &plan, &user)? {
+                done.message.push_str(&note);
+            }
+            return Ok(done);
         }
         let user = match user {
             UserPick::Known(user) => user,
-            UserPick::New { email } => self.create_user(&email, row.full_name.as_deref())?,
+            UserPick::New { email } => {
+                let user = self.create_user(&email, row)?;
+                // Another row, or someone else, may have made this user
+                // first, without what the plan requires.
+                if let Some(failure) = unmet(&plan, row, &Holder::Existing(&user)) {
+                    ids.user_id = user.id.clone();
+                    return Err(failure.into());
+                }
+                user
+            }
         };
         ids.user_id = user.id.clone();
-        self.subscribe(row, &sim, &plan, &user)
+        let address = match row.address.address() {
+            Ok(address) if plan.requires_address() => {
+                Some(
+                    self.addresses
+                        .ensure(&self.client, &self.settings, &user.id, &address)?,
+                )
+            }
+            // pair_plan made sure the row has an address where one is needed.
+            _ => None,
+        };
+        self.subscribe(row, &sim, &plan, &user, address.as_deref())
     }
 
     /// Step 2: find the SIM by its ICCID. Only a SIM with the row's ICCID
@@ -452,10 +564,10 @@ impl Onboarder {
         Ok(sim)
     }
 
+    /// The SIM's live subscriptions, each checked (by the client) to name
+    /// this SIM, from every page.
     fn live_subscriptions(&self, sim: &Sim) -> Result<Vec<Subscription>, Step> {
-        let mut subs = self.client.sim_subscriptions(&sim.id)?;
-        subs.retain(Subscription::is_live);
-        Ok(subs)
+        Ok(self.client.sim_subscriptions(&sim.id)?)
     }
 
     /// A SIM that already has a subscription: is it the one this row asks for?
@@ -488,16 +600,21 @@ impl Onboarder {
 
     /// True when `sub` has the plan and user this row would pair, found
     /// without creating anything.
+    /// A plan the row names is compared by id alone: a subscription that
+    /// exists already needs none of the plan's requirements met again.
     fn wants(&self, row: &RowRequest, sim: &Sim, sub: &Subscription) -> Result<bool, Step> {
-        let plan = match self.pair_plan(row, sim) {
-            Ok(plan) => plan,
-            Err(Step::Fail(_)) => return Ok(false),
-            Err(stop) => return Err(stop),
+        let plan_id = match row.plan.as_ref().or(self.settings.plan.as_ref()) {
+            Some(named) => named.clone(),
+            None => match self.pair_plan(row, sim) {
+                Ok(plan) => plan.id,
+                Err(Step::Fail(_)) => return Ok(false),
+                Err(stop) => return Err(stop),
+            },
         };
-        if plan.id != sub.plan_id() {
+        if plan_id != sub.plan_id() {
             return Ok(false);
         }
-        match self.pick_user(row, &plan) {
+        match self.pick_user(row) {
             Ok(UserPick::Known(user)) => Ok(user.id == sub.user_id()),
             Ok(UserPick::New { .. }) | Err(Step::Fail(_)) => Ok(false),
             Err(stop) => Err(stop),
@@ -505,6 +622,8 @@ impl Onboarder {
     }
 
     /// Step 3: the row's plan column, else `--plan`, else automatic pairing.
+    /// Either way the plan must fit the SIM, and the row and its user must
+    /// meet the plan's requirements.
     fn pair_plan(&self, row: &RowRequest, sim: &Sim) -> Result<Plan, Step> {
         if let Some(id) = row.plan.as_ref().or(self.settings.plan.as_ref()) {
             let plan = self.plan(id)?;
@@ -515,51 +634,71 @@ impl Onboarder {
                 }
                 .into());
             }
-            if plan.requires_address() {
-                if let Err(missing) = row.address.address() {
-                    return Err(Failure::PlanRequiresAddress {
-                        plan: plan.label(),
-                        missing,
-                    }
-                    .into());
-                }
-            }
-            return Ok(plan);
+            return match self.cannot_meet(&plan, row)? {
+                Some(failure) => Err(failure.into()),
+                None => Ok(plan),
+            };
         }
-        // Automatic: the available pSIM plans of the SIM's provider. A plan
-        // whose address requirement this row cannot meet is no candidate,
-        // or one such plan would make every row of its provider ambiguous.
-        let fitting: Vec<&Plan> = self
-            .catalogue
-            .iter()
-            .filter(|plan| misfit(plan, sim).is_none())
-            .collect();
-        let has_address = row.address.address().is_ok();
-        let (usable, need_address): (Vec<&Plan>, Vec<&Plan>) = fitting
-            .into_iter()
-            .partition(|plan| has_address || !plan.requires_address());
+        // Automatic: the available pSIM plans of the SIM's provider whose
+        // requirements this row can meet; or one plan needing an address
+        // would make every row of its provider ambiguous.
+        let mut usable = Vec::new();
+        let mut blocked = Vec::new();
+        for plan in self.catalogue.iter().filter(|p| misfit(p, sim).is_none()) {
+            match self.cannot_meet(plan, row)? {
+                None => usable.push(plan),
+                Some(failure) => blocked.push(failure),
+            }
+        }
         match usable.as_slice() {
             [plan] => Ok((*plan).clone()),
-            [] => match need_address.as_slice() {
-                [] => Err(Failure::NoCompatiblePlan {
+            [] => Err(merge_blocked(blocked)
+                .unwrap_or(Failure::NoCompatiblePlan {
                     provider: sim.provider.clone(),
-                }
+                })
                 .into()),
-                plans => Err(Failure::PlanRequiresAddress {
-                    plan: plans
-                        .iter()
-                        .map(|p| p.label())
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                    missing: row.address.address().err().unwrap_or_default(),
-                }
-                .into()),
-            },
             plans => Err(Failure::PlanAmbiguous {
                 candidates: plans.iter().map(|p| p.label()).collect(),
             }
             .into()),
         }
+    }
+
+    /// For a dry run on a plan that requires an address: which address the
+    /// row would use, read from the user's addresses (listed once per user),
+    /// never created.
+    fn address_note(
+        &self,
+        row: &RowRequest,
+        plan: &Plan,
+        user: &UserPick,
+    ) -> Result<Option<String>, Step> {
+        let Ok(address) = row.address.address() else {
+            return Ok(None);
+        };
+        if !plan.requires_address() {
+            return Ok(None);
+        }
+        let found = match user {
+            UserPick::Known(user) => self.addresses.find(&self.client, &user.id, &address)?,
+            UserPick::New { .. } => None,
+        };
+        Ok(Some(match found {
+            Some(id) => format!(", with the user's address {id}"),
+            None => ", adding the row's address to the user".to_owned(),
+        }))
+    }
+
+    /// What of `plan`'s requirements the row (and its user, looked up only
+    /// when the plan asks something of the user) cannot meet.
+    fn cannot_meet(&self, plan: &Plan, row: &RowRequest) -> Result<Option<Failure>, Step> {
+        if !asks_of_user(plan) {
+            return Ok(unmet(plan, row, &Holder::New));
+        }
+        Ok(match self.pick_user(row)? {
+            UserPick::Known(user) => unmet(plan, row, &Holder::Existing(&user)),
+            UserPick::New { .. } => unmet(plan, row, &Holder::New),
+        })
     }
 
     /// A plan by id: from the catalogue, else fetched once per run (it may
@@ -579,32 +718,23 @@ impl Onboarder {
             })
     }
 
-    /// Step 4: the row's user column, else its email, else `--user`.
-    fn pick_user(&self, row: &RowRequest, plan: &Plan) -> Result<UserPick, Step> {
-        let pick = if let Some(id) = &row.user {
-            UserPick::Known(self.user(id)?)
+    /// Step 4: the row's user column, else its email, else `--user`. Every
+    /// lookup is made once per run, so asking again costs nothing.
+    fn pick_user(&self, row: &RowRequest) -> Result<UserPick, Step> {
+        if let Some(id) = &row.user {
+            Ok(UserPick::Known(self.user(id)?))
         } else if let Some(email) = &row.email {
-            match self.search_email(email)? {
+            Ok(match self.search_email(email)? {
                 Some(user) => UserPick::Known(user),
                 None => UserPick::New {
                     email: email.clone(),
                 },
-            }
+            })
         } else if let Some(id) = &self.settings.user {
-            UserPick::Known(self.user(id)?)
+            Ok(UserPick::Known(self.user(id)?))
         } else {
-            return Err(Failure::UserMissing.into());
-        };
-        if plan.requires_full_name() && row.full_name.is_none() {
-            let named = match &pick {
-                UserPick::Known(user) => user.full_name.as_deref().is_some_and(|n| !n.is_empty()),
-                UserPick::New { .. } => false,
-            };
-            if !named {
-                return Err(Failure::PlanRequiresFullName { plan: plan.label() }.into());
-            }
+            Err(Failure::UserMissing.into())
         }
-        Ok(pick)
     }
 
     fn user(&self, id: &str) -> Result<User, Step> {
@@ -636,13 +766,18 @@ impl Onboarder {
 
     /// Creates the user for `email`, once per run, safely: a create that may
     /// have landed, or an email already taken, is settled by searching.
-    fn create_user(&self, email: &str, full_name: Option<&str>) -> Result<User, Step> {
+    /// The user gets the row's `full_name` and `birthday`.
+    fn create_user(&self, email: &str, row: &RowRequest) -> Result<User, Step> {
         self.created.get_or_init(&email_key(email), || {
             let key = self
                 .settings
                 .idempotency_keys
                 .then(|| idempotency_key(&["user", &self.settings.project, &email_key(email)]));
-            let new = NewUser { email, full_name };
+            let new = NewUser {
+                email,
+                full_name: row.full_name.as_deref(),
+                birthday: row.birthday.as_deref(),
+            };
             let mut after = None;
             loop {
                 let err = match self.client.create_user(&new, key.as_deref(), after) {
@@ -665,19 +800,16 @@ impl Onboarder {
         })
     }
 
-    /// Step 5: create the subscription, safely.
+    /// Step 5: create the subscription, safely, with the id of the user's
+    /// address when the plan requires one.
     fn subscribe(
         &self,
         row: &RowRequest,
         sim: &Sim,
         plan: &Plan,
         user: &User,
+        address: Option<&str>,
     ) -> Result<RowResult, Step> {
-        let address = if plan.requires_address() {
-            row.address.address().ok()
-        } else {
-            None
-        };
         let key = self
             .settings
             .idempotency_keys
@@ -686,7 +818,7 @@ impl Onboarder {
             plan: &plan.id,
             sim: &sim.id,
             user: &user.id,
-            user_address: address.as_ref(),
+            user_address: address,
         };
         let mut after = None;
         loop {
@@ -703,7 +835,7 @@ impl Onboarder {
 
     /// The row's result from a subscription just created.
     fn created(&self, sub: Subscription, sim: &Sim, plan: &Plan, user: &User) -> RowResult {
-        let message = format!("subscription {} is {}", sub.id, sub.status);
+        let message = format!("subscription {} is {}", sub.id, status_of(&sub, plan));
         let mut done = RowResult::success(Outcome::Onboarded, message, &sub, sim);
         // Some answers may not embed everything; the row knows.
         for (cell, known) in [(&mut done.plan_id, &plan.id), (&mut done.user_id, &user.id)] {
@@ -736,7 +868,8 @@ impl Onboarder {
                 Outcome::Onboarded,
                 format!(
                     "subscription {} is {} (its create answer was lost; found by looking up the SIM)",
-                    sub.id, sub.status
+                    sub.id,
+                    status_of(sub, plan)
                 ),
                 sub,
                 sim,
@@ -769,6 +902,29 @@ impl Onboarder {
     }
 }
 
+/// A dry run's result for a row that would be onboarded.
+fn would_onboard(plan: &Plan, user: &UserPick, ids: &RowResult) -> RowResult {
+    let (user_id, message) = match user {
+        UserPick::Known(user) => (
+            user.id.clone(),
+            format!("would subscribe to plan {} for user {}", plan.id, user.id),
+        ),
+        UserPick::New { email } => (
+            String::new(),
+            format!(
+                "would create a user for {email} and subscribe to plan {}",
+                plan.id
+            ),
+        ),
+    };
+    RowResult {
+        outcome: Some(Outcome::WouldOnboard),
+        message,
+        user_id,
+        ..ids.clone()
+    }
+}
+
 /// How a failed subscription create ends after looking at the SIM.
 enum Settled {
     Done(RowResult),
@@ -776,7 +932,8 @@ enum Settled {
     SendAgain(NextTry),
 }
 
-/// A SIM found by its ICCID must be a pSIM that is not retired.
+/// A SIM found by its ICCID must be a pSIM that is inactive or active: not
+/// retired, nor `deleted` or any status Gigs adds.
 fn usable(sim: &Sim) -> Result<(), Step> {
     if !sim.is_psim() {
         let sim_type = if sim.sim_type.is_empty() {
@@ -786,10 +943,43 @@ fn usable(sim: &Sim) -> Result<(), Step> {
         };
         return Err(Failure::SimNotPsim { sim_type }.into());
     }
-    if sim.status == "retired" {
-        return Err(Failure::SimRetired.into());
+    match sim.status.as_str() {
+        "inactive" | "active" => Ok(()),
+        "retired" => Err(Failure::SimRetired.into()),
+        other => Err(Failure::SimUnusable {
+            status: crate::gigs::client::cut(other, 40),
+        }
+        .into()),
     }
-    Ok(())
+}
+
+/// A subscription's status for a message: a `pending` one on a plan that
+/// activates on first use says so, for it stays pending until then.
+fn status_of(sub: &Subscription, plan: &Plan) -> String {
+    if sub.status == "pending" && plan.activates_on_use() {
+        "pending: it activates when the SIM is first used (the plan starts on usage)".to_owned()
+    } else {
+        sub.status.clone()
+    }
+}
+
+/// When no plan is left because the row cannot meet their requirements:
+/// the first such failure, naming every plan that failed the same way.
+fn merge_blocked(blocked: Vec<Failure>) -> Option<Failure> {
+    let mut iter = blocked.into_iter();
+    let mut first = iter.next()?;
+    let code = first.code();
+    let others: Vec<String> = iter
+        .filter(|f| f.code() == code)
+        .filter_map(|mut f| f.plan_mut().map(std::mem::take))
+        .collect();
+    if let Some(plan) = first.plan_mut() {
+        for other in others {
+            plan.push_str(" or ");
+            plan.push_str(&other);
+        }
+    }
+    Some(first)
 }
 
 /// Why `plan` cannot serve `sim`, if it cannot: status, SIM type, provider.
@@ -883,6 +1073,69 @@ mod tests {
             None,
             "a test SIM fits any provider"
         );
+    }
+
+    fn sim_with_status(status: &str) -> Sim {
+        serde_json::from_str(&format!(
+            r#"{{"id":"sim_1","iccid":"89","type":"pSIM","provider":"p4","status":"{status}"}}"#
+        ))
+        .unwrap()
+    }
+
+    fn failure_of(result: Result<(), Step>) -> Failure {
+        match result {
+            Err(Step::Fail(failure)) => failure,
+            other => panic!("expected a row failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_inactive_and_active_sims_are_usable_and_others_are_named() {
+        assert!(usable(&sim_with_status("inactive")).is_ok());
+        assert!(usable(&sim_with_status("active")).is_ok());
+        assert_eq!(
+            failure_of(usable(&sim_with_status("retired"))),
+            Failure::SimRetired
+        );
+        for status in ["deleted", "suspended", ""] {
+            let failure = failure_of(usable(&sim_with_status(status)));
+            assert_eq!(failure.code(), "sim_unusable", "{status:?}");
+            let named = if status.is_empty() {
+                "not given"
+            } else {
+                status
+            };
+            assert!(failure.to_string().contains(named), "{failure}");
+        }
+    }
+
+    #[test]
+    fn a_pending_subscription_on_a_usage_started_plan_says_it_activates_on_use() {
+        let sub: Subscription =
+            serde_json::from_str(r#"{"id":"sub_1","status":"pending"}"#).unwrap();
+        let on_use = plan(r#"{"id":"p","activationTrigger":"usageStarted"}"#);
+        assert!(status_of(&sub, &on_use).contains("first used"));
+        let on_creation = plan(r#"{"id":"p","activationTrigger":"creation"}"#);
+        assert_eq!(status_of(&sub, &on_creation), "pending");
+        let active: Subscription =
+            serde_json::from_str(r#"{"id":"sub_2","status":"active"}"#).unwrap();
+        assert_eq!(status_of(&active, &on_use), "active");
+    }
+
+    #[test]
+    fn plans_blocked_the_same_way_are_named_together() {
+        let device = |plan: &str| Failure::PlanRequiresDevice { plan: plan.into() };
+        let merged = merge_blocked(vec![
+            device("pln_a"),
+            Failure::PlanRequiresBirthday {
+                plan: "pln_b".into(),
+                existing: None,
+            },
+            device("pln_c"),
+        ])
+        .unwrap();
+        assert_eq!(merged, device("pln_a or pln_c"));
+        assert_eq!(merge_blocked(Vec::new()), None);
     }
 
     #[test]

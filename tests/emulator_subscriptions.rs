@@ -168,12 +168,20 @@ fn a_plan_requiring_an_address_needs_a_user_address() {
     assert_error(&answer, 422, "invalid", Some("userAddressRequired"));
     let address =
         json!({"line1": "1 Main St", "city": "Berlin", "postalCode": "10115", "country": "DE"});
-    let (status, sub) = api.post(
+    // An inline address object is not documented: it is refused.
+    let inline = api.post(
         "/subscriptions",
         json!({"plan": "pln_p4_address", "user": user, "sim": sims[1], "userAddress": address}),
     );
+    assert_error(&inline, 422, "invalid", None);
+    let (status, created) = api.post(&format!("/users/{user}/addresses"), address);
+    assert_eq!(status, 201, "{created}");
+    let (status, sub) = api.post(
+        "/subscriptions",
+        json!({"plan": "pln_p4_address", "user": user, "sim": sims[1], "userAddress": id(&created)}),
+    );
     assert_eq!(status, 201, "{sub}");
-    assert_eq!(sub["userAddress"], address);
+    assert_eq!(sub["userAddress"], id(&created).as_str());
 }
 
 #[test]

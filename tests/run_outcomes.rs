@@ -387,8 +387,10 @@ fn one_email_shared_by_concurrent_rows_makes_one_user() {
 fn exhausted_retries_give_api_error_with_the_status() {
     let sims = iccid_batch(10, 6);
     // With one worker the faults fall on the same requests every time; find
-    // a seed whose faults spare the preflight but hit some row.
-    for seed in 1..40 {
+    // a seed whose faults spare the preflight but hit some row (against an
+    // emulator serving one plan per page, the preflight is several requests,
+    // so more seeds may be needed).
+    for seed in 1..400 {
         let world = World::start(simboard::emulator::EmulatorConfig {
             fail_rate: 0.3,
             seed,

@@ -514,8 +514,12 @@ fn create_subscription(
         Some(Value::String(id)) if id.is_empty() => {
             return Err(ApiError::invalid("`userAddress` must not be empty"))
         }
-        Some(given @ (Value::Object(_) | Value::String(_))) => Some(given.clone()),
-        Some(_) => return Err(ApiError::invalid("`userAddress` must be an address id")),
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "`userAddress` must be the id of one of the user's addresses",
+            ))
+        }
     };
     let new = NewSubscription {
         plan,

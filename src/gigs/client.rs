@@ -46,7 +46,8 @@ use super::pace::{self, Held, Pacer};
 use super::retry::{self, Attempt, Decision, Policy, Resend, Spent, Transport};
 use super::token::Token;
 use super::types::{
-    ErrorBody, List, NewSubscription, NewUser, Plan, Sim, SimSearch, Subscription, User, UserSearch,
+    Address, ErrorBody, List, NewSubscription, NewUser, Plan, Sim, SimSearch, Subscription, User,
+    UserAddress, UserSearch,
 };
 
 /// Where `-v` lines go (the run sends them above the progress bar).
@@ -245,6 +246,15 @@ impl Error {
         self.status() == Some(404)
     }
 
+    /// True for the error type `invalid`, whether it came with 422 (Gigs'
+    /// own client mocks) or 400 (a copy of the docs): both are the same no.
+    pub fn is_invalid(&self) -> bool {
+        match self {
+            Error::Api(e) => matches!(e.status, 400 | 422) && e.kind == "invalid",
+            _ => false,
+        }
+    }
+
     /// True when the request may have had its effect although no success
     /// came back: a create that must be checked before it is called failed.
     pub fn maybe_landed(&self) -> bool {
@@ -315,6 +325,8 @@ struct Inner {
     notice: Option<Log>,
     /// Set by [`Client::give_up_when`]: the run's interruption flag.
     interrupted: OnceLock<&'static AtomicBool>,
+    /// Set when the API refused a comma list in a `status` filter.
+    one_status_at_a_time: AtomicBool,
 }
 
 impl fmt::Debug for Client {
@@ -378,6 +390,7 @@ impl Client {
                 log: config.log,
                 notice: config.notice,
                 interrupted: OnceLock::new(),
+                one_status_at_a_time: AtomicBool::new(false),
             }),
         })
     }
@@ -411,52 +424,146 @@ impl Client {
         self.inner.pacer.learnt_rate()
     }
 
-    /// Every available plan of the project (all pages).
+    /// Every plan the project lists (all pages). The API lists only
+    /// available plans by default, a filter simboard does not rely on: each
+    /// plan's status is checked where it is used.
     pub fn list_plans(&self) -> Result<Vec<Plan>, Error> {
-        let mut plans = Vec::new();
-        let mut after: Option<String> = None;
-        // A server that keeps answering the same cursor must not loop forever.
-        for _ in 0..1000 {
-            let mut path = "/plans?limit=200".to_owned();
-            if let Some(cursor) = &after {
-                path.push_str("&after=");
-                path.push_str(&encode_segment(cursor));
-            }
-            let page: List<Plan> = self.get(path)?;
-            plans.extend(page.items);
-            match page.more_items_after {
-                Some(next) if after.as_deref() != Some(next.as_str()) => after = Some(next),
-                _ => break,
-            }
-        }
-        Ok(plans)
+        self.list_all(Method::GET, "/plans", None)
     }
 
     pub fn get_plan(&self, id: &str) -> Result<Plan, Error> {
         self.get(format!("/plans/{}", encode_segment(id)))
     }
 
+    /// Every SIM a search for `iccid` answers, all pages; the caller keeps
+    /// only the one whose ICCID is this one.
     pub fn search_sims(&self, iccid: &str) -> Result<Vec<Sim>, Error> {
-        let list: List<Sim> = self.post("/sims/search", &SimSearch { iccid }, Resend::Safe)?;
-        Ok(list.items)
+        let body = encode_body(Method::POST, "/sims/search", &SimSearch { iccid })?;
+        self.list_all(Method::POST, "/sims/search", Some(body))
     }
 
-    /// The SIM's live subscriptions. The API lists only `pending` and `active`
-    /// ones unless told otherwise, but a live subscription may also be
-    /// `initiated`: ask for all three, so that a create whose answer was lost
-    /// is found whatever state it reached.
+    /// The SIM's live subscriptions. The API lists only `pending` and
+    /// `active` ones unless told otherwise, but a live subscription may also
+    /// be `initiated`: all three are asked for, as a comma list. Neither the
+    /// `sim` filter nor comma lists are confirmed: every page is read and only
+    /// the items that name this SIM and are live are kept; and a server that
+    /// refuses the comma list (`invalid`, with 400 or 422) is asked once per
+    /// status instead, for the rest of the run.
     pub fn sim_subscriptions(&self, sim_id: &str) -> Result<Vec<Subscription>, Error> {
-        let path = format!(
-            "/subscriptions?sim={}&status={LIVE_STATUSES}&limit=200",
-            encode_segment(sim_id)
-        );
-        let list: List<Subscription> = self.get(path)?;
-        Ok(list.items)
+        let path = |status: &str| {
+            format!(
+                "/subscriptions?sim={}&status={status}",
+                encode_segment(sim_id)
+            )
+        };
+        let mut subs: Vec<Subscription> = Vec::new();
+        let mut listed = false;
+        if !self.inner.one_status_at_a_time.load(Ordering::Relaxed) {
+            match self.list_all(Method::GET, &path(LIVE_STATUSES.join(",").as_str()), None) {
+                Ok(items) => {
+                    subs = items;
+                    listed = true;
+                }
+                Err(err) if err.is_invalid() => {
+                    self.inner
+                        .one_status_at_a_time
+                        .store(true, Ordering::Relaxed);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        if !listed {
+            for status in LIVE_STATUSES {
+                subs.extend(self.list_all::<Subscription>(Method::GET, &path(status), None)?);
+            }
+        }
+        subs.retain(|s| s.sim_id() == sim_id && s.is_live());
+        let mut seen = std::collections::HashSet::new();
+        subs.retain(|s| seen.insert(s.id.clone()));
+        Ok(subs)
     }
 
+    /// Every user a search for `email` answers, all pages; the caller keeps
+    /// only the one whose email is this one.
     pub fn search_users(&self, email: &str) -> Result<Vec<User>, Error> {
-        let list: List<User> = self.post("/users/search", &UserSearch { email }, Resend::Safe)?;
-        Ok(list.items)
+        let body = encode_body(Method::POST, "/users/search", &UserSearch { email })?;
+        self.list_all(Method::POST, "/users/search", Some(body))
+    }
+
+    /// The addresses of `user` (all pages); an item that names another owner
+    /// is dropped.
+    pub fn list_addresses(&self, user: &str) -> Result<Vec<UserAddress>, Error> {
+        let path = format!("/users/{}/addresses", encode_segment(user));
+        let mut addresses: Vec<UserAddress> = self.list_all(Method::GET, &path, None)?;
+        addresses.retain(|a| a.user.as_ref().map_or(true, |owner| owner.id() == user));
+        Ok(addresses)
+    }
+
+    /// Creates one of `user`'s addresses; see [`Client::create_user`] for
+    /// `key` and `after` (here the user's addresses are what to check).
+    pub fn create_address(
+        &self,
+        user: &str,
+        address: &Address,
+        key: Option<&str>,
+        after: Option<NextTry>,
+    ) -> Result<UserAddress, Error> {
+        let path = format!("/users/{}/addresses", encode_segment(user));
+        self.create(&path, address, key, after)
+    }
+
+    /// Every item of a list, page after page through `moreItemsAfter` (the
+    /// id of a page's last item, passed back as `after`). A cursor seen
+    /// before, or more than [`MAX_PAGES`] pages, is a protocol error: a list
+    /// that loops must not be read forever, nor cut short silently.
+    fn list_all<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Vec<T>, Error> {
+        let mut items = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut after: Option<String> = None;
+        let joiner = if path.contains('?') { '&' } else { '?' };
+        loop {
+            // A search's first page is asked as the docs show it, bare.
+            let mut page_path = match (&after, method == Method::POST) {
+                (None, true) => path.to_owned(),
+                _ => format!("{path}{joiner}limit={PAGE_LIMIT}"),
+            };
+            if let Some(cursor) = &after {
+                page_path.push_str("&after=");
+                page_path.push_str(&encode_segment(cursor));
+            }
+            let page: List<T> = self.call(Call {
+                method: method.clone(),
+                path: page_path.clone(),
+                body: body.clone(),
+                idempotency_key: None,
+                resend: Resend::Safe,
+                after: None,
+            })?;
+            items.extend(page.items);
+            let Some(next) = page.more_items_after else {
+                return Ok(items);
+            };
+            if seen.len() >= MAX_PAGES || !seen.insert(next.clone()) {
+                return Err(Error::Protocol {
+                    method,
+                    path: page_path,
+                    status: 200,
+                    message: format!(
+                        "a list whose pages do not end (cursor {} after {} pages)",
+                        cut(&next, 80),
+                        seen.len()
+                    ),
+                    attempts: 1,
+                    next_try: None,
+                });
+            }
+            after = Some(next);
+        }
     }
 
     pub fn get_user(&self, id: &str) -> Result<User, Error> {
@@ -515,28 +622,13 @@ impl Client {
         })
     }
 
-    /// A POST that only reads (a search).
-    fn post<T: DeserializeOwned + Expected>(
-        &self,
-        path: &str,
-        body: &impl Serialize,
-        resend: Resend,
-    ) -> Result<T, Error> {
-        self.call(self.post_call(path, body, resend)?)
-    }
-
     fn post_call(
         &self,
         path: &str,
         body: &impl Serialize,
         resend: Resend,
     ) -> Result<Call<'static>, Error> {
-        let body = serde_json::to_vec(body).map_err(|err| Error::Decode {
-            method: Method::POST,
-            path: path.to_owned(),
-            status: 0,
-            message: format!("cannot encode the request: {err}"),
-        })?;
+        let body = encode_body(Method::POST, path, body)?;
         Ok(Call {
             method: Method::POST,
             path: path.to_owned(),
@@ -1107,9 +1199,28 @@ impl Expected for Subscription {
     const OBJECT: &'static str = "subscription";
 }
 
-/// Every status of a subscription that holds its SIM, as the comma list the
-/// API's filters take (the commas are not encoded).
-const LIVE_STATUSES: &str = "pending,initiated,active";
+impl Expected for UserAddress {
+    const OBJECT: &'static str = "userAddress";
+}
+
+/// Every status of a subscription that holds its SIM.
+const LIVE_STATUSES: [&str; 3] = ["pending", "initiated", "active"];
+
+/// Items asked for per page: the most the API serves.
+const PAGE_LIMIT: u32 = 200;
+
+/// The most pages one list may take (20 million items at full pages).
+pub const MAX_PAGES: usize = 100_000;
+
+/// A request body as JSON.
+fn encode_body(method: Method, path: &str, body: &impl Serialize) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(body).map_err(|err| Error::Decode {
+        method,
+        path: path.to_owned(),
+        status: 0,
+        message: format!("cannot encode the request: {err}"),
+    })
+}
 
 /// Percent-encodes one path segment or query value: an id from a manifest
 /// must not be able to change the path (`../`) or the query (`&`).
@@ -1247,6 +1358,33 @@ mod tests {
         for status in [401, 403, 429, 500, 503] {
             assert_eq!(check_object(&answer(status, ""), "sim"), None, "{status}");
         }
+    }
+
+    fn api_error(status: u16, kind: &str, code: &str) -> Error {
+        Error::Api(Box::new(ApiError {
+            method: Method::POST,
+            path: "/subscriptions".into(),
+            status,
+            kind: kind.into(),
+            code: code.into(),
+            message: String::new(),
+            attempts: 1,
+            maybe_landed: false,
+            next_try: None,
+        }))
+    }
+
+    #[test]
+    fn invalid_is_the_same_answer_with_400_or_422() {
+        for status in [400, 422] {
+            let err = api_error(status, "invalid", "userAddressInvalid");
+            assert!(err.is_invalid(), "{status}");
+            assert_eq!(err.code(), Some("userAddressInvalid"));
+            assert!(!err.is_auth() && !err.is_not_found());
+        }
+        assert!(!api_error(400, "malformed", "").is_invalid());
+        let unknown = api_error(422, "invalid", "someCodeGigsAddsTomorrow");
+        assert_eq!(unknown.code(), Some("someCodeGigsAddsTomorrow"));
     }
 
     #[test]

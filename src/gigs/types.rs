@@ -43,7 +43,8 @@ pub struct Sim {
     /// `p4`, `p9`, `test`, ...
     #[serde(default)]
     pub provider: String,
-    /// `inactive`, `active` or `retired`.
+    /// `inactive`, `active`, `retired`; Gigs' examples also know `deleted`,
+    /// and others may come: only the first two are usable.
     #[serde(default)]
     pub status: String,
 }
@@ -70,11 +71,15 @@ pub struct Plan {
     pub sim_types: Vec<String>,
     #[serde(default)]
     pub status: String,
-    /// Kept as raw JSON: the reference names the keys `address`,
-    /// `user.fullName`, ... without saying whether `user.*` is a dotted key or
-    /// a nested object, so [`Plan::requires`] reads both.
+    /// Kept as raw JSON: Gigs uses flat dotted keys (`"user.fullName"`),
+    /// older documents nest them (`"user": {"fullName": ..}`);
+    /// [`Plan::requires`] reads both.
     #[serde(default)]
     pub requirements: serde_json::Value,
+    /// `creation` or `usageStarted` (a new subscription stays `pending`
+    /// until the SIM is first used); empty when not given.
+    #[serde(default)]
+    pub activation_trigger: String,
 }
 
 impl Plan {
@@ -90,7 +95,8 @@ impl Plan {
     }
 
     /// True when the requirement at `path` (`"address"`, `"user.fullName"`)
-    /// is anything but `none` (that is `present` or `verified`).
+    /// is anything but `none`: `present`, `verified`, or a value Gigs adds
+    /// later (an unknown demand is safer met than ignored).
     pub fn requires(&self, path: &str) -> bool {
         let reqs = &self.requirements;
         let value = reqs.get(path).or_else(|| {
@@ -111,6 +117,19 @@ impl Plan {
         self.requires("user.fullName")
     }
 
+    pub fn requires_birthday(&self) -> bool {
+        self.requires("user.birthday")
+    }
+
+    pub fn requires_device(&self) -> bool {
+        self.requires("device")
+    }
+
+    /// True when a new subscription stays `pending` until the SIM is used.
+    pub fn activates_on_use(&self) -> bool {
+        self.activation_trigger == "usageStarted"
+    }
+
     /// `pln_123 (Gigs Global)`, for messages.
     pub fn label(&self) -> String {
         if self.name.is_empty() {
@@ -129,6 +148,31 @@ pub struct User {
     pub email: Option<String>,
     #[serde(default)]
     pub full_name: Option<String>,
+    /// `YYYY-MM-DD`, or null.
+    #[serde(default)]
+    pub birthday: Option<String>,
+}
+
+/// One of a user's addresses (`adr_…`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserAddress {
+    pub id: String,
+    #[serde(default)]
+    pub line1: Option<String>,
+    #[serde(default)]
+    pub line2: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    /// The owner, as an id (or embedded); absent in some answers.
+    #[serde(default)]
+    pub user: Option<Ref>,
 }
 
 /// A reference to another object: the embedded object, or its bare id.
@@ -175,6 +219,8 @@ impl Subscription {
         self.sim.as_ref().map_or("", Ref::id)
     }
 
+    /// True unless `ended`: a status Gigs adds later is taken to hold the
+    /// SIM, the safe guess for a check that decides whether to create.
     pub fn is_live(&self) -> bool {
         self.status != "ended"
     }
@@ -196,9 +242,11 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<&'a str>,
 }
 
-/// A postal address, as `userAddress` of a subscription create.
+/// A postal address, the body of a user-address create.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Address {
@@ -219,8 +267,9 @@ pub struct NewSubscription<'a> {
     pub plan: &'a str,
     pub sim: &'a str,
     pub user: &'a str,
+    /// The id (`adr_…`) of one of the user's addresses.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_address: Option<&'a Address>,
+    pub user_address: Option<&'a str>,
 }
 
 #[cfg(test)]
@@ -241,6 +290,35 @@ mod tests {
         assert!(!nested.requires_address() && nested.requires_full_name());
         let bare: Plan = serde_json::from_str(r#"{"id":"pln_3"}"#).unwrap();
         assert!(!bare.requires_address() && !bare.is_available());
+    }
+
+    #[test]
+    fn birthday_device_and_activation_are_read_from_flat_keys() {
+        let plan: Plan = serde_json::from_str(
+            r#"{"id":"p","requirements":{"user.birthday":"present","device":"present"},
+                "activationTrigger":"usageStarted"}"#,
+        )
+        .unwrap();
+        assert!(plan.requires_birthday() && plan.requires_device());
+        assert!(!plan.requires_full_name() && plan.activates_on_use());
+        let nested: Plan =
+            serde_json::from_str(r#"{"id":"q","requirements":{"user":{"birthday":"verified"}}}"#)
+                .unwrap();
+        assert!(nested.requires_birthday() && !nested.activates_on_use());
+        let unknown: Plan =
+            serde_json::from_str(r#"{"id":"r","requirements":{"device":"someday"}}"#).unwrap();
+        assert!(unknown.requires_device(), "an unknown demand is a demand");
+    }
+
+    #[test]
+    fn an_address_object_reads_with_missing_parts() {
+        let adr: UserAddress = serde_json::from_str(
+            r#"{"object":"userAddress","id":"adr_1","line1":"1 Main St","city":"Berlin",
+                "country":"DE","user":"usr_1","state":null}"#,
+        )
+        .unwrap();
+        assert_eq!(adr.user.as_ref().map(Ref::id), Some("usr_1"));
+        assert_eq!((adr.state, adr.postal_code), (None, None));
     }
 
     #[test]

@@ -134,6 +134,7 @@ pub(super) struct Columns {
     user: Option<usize>,
     email: Option<usize>,
     full_name: Option<usize>,
+    birthday: Option<usize>,
     address: [Option<usize>; 6],
     /// Every column but the ICCID's, carried into the results.
     pub(super) extra: Vec<usize>,
@@ -146,6 +147,7 @@ impl Columns {
             user: manifest.column(manifest::USER_ALIASES),
             email: manifest.column(manifest::EMAIL_ALIASES),
             full_name: manifest.column(manifest::FULL_NAME_ALIASES),
+            birthday: manifest.column(manifest::BIRTHDAY_ALIASES),
             address: manifest::ADDRESS_ALIASES.map(|aliases| manifest.column(aliases)),
             extra: manifest.other_columns(),
         }
@@ -165,6 +167,7 @@ impl Columns {
             user: cell(self.user),
             email: cell(self.email),
             full_name: cell(self.full_name),
+            birthday: cell(self.birthday),
             address: AddressCells {
                 line1,
                 line2,

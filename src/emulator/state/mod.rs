@@ -145,7 +145,8 @@ pub struct NewSubscription {
     pub plan: String,
     pub user: String,
     pub sim: Option<String>,
-    pub user_address: Option<Value>,
+    /// The id of one of the user's addresses.
+    pub user_address: Option<String>,
 }
 
 pub struct State {

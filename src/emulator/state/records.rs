@@ -207,7 +207,7 @@ pub struct Subscription {
     pub user: String,
     pub sim: String,
     pub phone_number: String,
-    pub user_address: Option<Value>,
+    pub user_address: Option<String>,
     pub created_at: String,
     pub activates_at: Option<Instant>,
     pub activated_wall: Option<SystemTime>,
