@@ -42,7 +42,7 @@ pub const HEADER_SEARCH_ROWS: usize = 10;
 
 /// The header names (compared after [`header_key`]) taken to mean "the ICCID",
 /// best first. Any other header that contains `iccid` comes next.
-const ICCID_ALIASES: &[&str] = &[
+pub const ICCID_ALIASES: &[&str] = &[
     "iccid",
     "simiccid",
     "iccidnumber",
@@ -868,6 +868,24 @@ impl Manifest {
             let wanted = header_key(name);
             self.headers.iter().position(|h| header_key(h) == wanted)
         })
+    }
+
+    /// Every column whose header matches one of `names` (as [`Manifest::column`]
+    /// compares them), in file order: more than one means two columns say
+    /// the same thing, and the reader cannot tell which one is meant.
+    pub fn columns_named(&self, names: &[&str]) -> Vec<usize> {
+        if !self.has_header {
+            return Vec::new();
+        }
+        let wanted: Vec<String> = names.iter().map(|n| header_key(n)).collect();
+        (0..self.headers.len())
+            .filter(|&i| wanted.contains(&header_key(&self.headers[i])))
+            .collect()
+    }
+
+    /// The header of a column, as the file gives it.
+    pub fn header(&self, column: usize) -> &str {
+        self.headers.get(column).map_or("", String::as_str)
     }
 
     /// The file's size in bytes, when known (for progress).

@@ -267,3 +267,111 @@ fn results_to_a_reader_that_went_away_stop_the_run_like_ctrl_c() {
         "{created} subscriptions were created for rows nobody could read"
     );
 }
+
+#[test]
+fn an_exported_project_does_not_conflict_with_the_sandbox() {
+    let work = Workdir::new();
+    work.write("m.csv", manifest("iccid", &iccid_batch(69, 2)));
+
+    let out = work
+        .command(&["run", "m.csv", "--sandbox", "--user", "usr_1"])
+        .env("GIGS_PROJECT", "my-project")
+        .env("GIGS_API_URL", "https://api.gigs.com")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(work.path("m.results.csv").exists());
+
+    let explicit = work.simboard(&["run", "m.csv", "--sandbox", "--project", "p", "--force"]);
+    assert_eq!(explicit.status.code(), Some(2), "{}", stderr(&explicit));
+    assert!(
+        stderr(&explicit).contains("--project"),
+        "{}",
+        stderr(&explicit)
+    );
+}
+
+#[test]
+fn two_columns_that_mean_the_email_are_refused_before_any_request() {
+    let stub = counting_stub();
+    let dir = tempfile::tempdir().unwrap();
+    let iccid = iccid_batch(64, 1).remove(0);
+    std::fs::write(
+        dir.path().join("m.csv"),
+        format!("iccid,email,E-Mail\n{iccid},a@x.example,b@x.example\n"),
+    )
+    .unwrap();
+
+    let out = run_against(dir.path(), &stub.url, &["-o", "r.csv"])
+        .output()
+        .unwrap();
+
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("\"email\"") && err.contains("\"E-Mail\""),
+        "{err}"
+    );
+    assert_eq!(stub.requests(), 0);
+}
+
+#[test]
+fn two_iccid_columns_are_refused() {
+    let sims = iccid_batch(70, 1);
+    let world = World::with_stock(&sims);
+    world.write(
+        "m.csv",
+        &format!("ICCID,iccid number\n{},{}\n", sims[0], sims[0]),
+    );
+
+    let out = world.run(&["m.csv", "--user", "usr_1"]);
+
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the ICCID") && err.contains("iccid number"),
+        "{err}"
+    );
+    assert_eq!(world.counter("requestsTotal"), 0);
+}
+
+#[test]
+fn a_password_in_the_api_url_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.csv"),
+        manifest("iccid", &iccid_batch(71, 1)),
+    )
+    .unwrap();
+    // Nothing listens on a port just freed.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = format!("http://me:s3cret-pw@127.0.0.1:{port}");
+    let not_a_url = "http://me:s3cret-pw@[bad";
+
+    for url in [unreachable.as_str(), not_a_url] {
+        let out = run_against(
+            dir.path(),
+            url,
+            &["-o", "r.csv", "-v", "--max-retries", "0"],
+        )
+        .output()
+        .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!err.contains("s3cret-pw"), "{err}");
+    }
+
+    let stub = counting_stub();
+    let with_password = stub.url.replace("http://", "http://me:s3cret-pw@");
+    let out = run_against(dir.path(), &with_password, &["-o", "r.csv", "-v"])
+        .output()
+        .unwrap();
+    assert!(stub.requests() > 0);
+    assert!(!stderr(&out).contains("s3cret-pw"), "{}", stderr(&out));
+    let written = std::fs::read_to_string(dir.path().join("r.csv")).unwrap_or_default();
+    assert!(!written.contains("s3cret-pw"));
+}

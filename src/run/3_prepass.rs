@@ -1,7 +1,7 @@
 //! Step 3 of `simboard run`: one pass over the manifest before any request.
-//! It finds an unreadable file before the API is touched, counts the rows
-//! (the progress bar's length, and the end-of-run check that every row
-//! finished), checks that the rows kept by `--resume` belong to this
+//! It finds an unreadable file (or two columns of one meaning) before the
+//! API is touched, counts the rows (the progress bar's length, and the
+//! end-of-run check that every row finished), checks that the rows kept by `--resume` belong to this
 //! manifest, and collects the valid ICCIDs that stock `--sandbox`. The feed
 //! is the only other read of the manifest.
 
@@ -12,6 +12,7 @@ use crate::manifest::Manifest;
 use crate::summary::thousands;
 use crate::validate::{CheckedRows, CHUNK_ROWS};
 
+use super::feed::Columns;
 use super::resume::{check_kept, Kept};
 use super::{RunConfig, Target};
 
@@ -28,6 +29,7 @@ pub(super) struct Prepass {
 pub(super) fn read(config: &RunConfig, kept: &HashMap<u64, Kept>) -> Result<Prepass, Fatal> {
     let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
         .map_err(Fatal::before_results)?;
+    Columns::find(&manifest).map_err(Fatal::before_results)?;
     let sandbox = matches!(config.target, Target::Sandbox);
     if kept.is_empty() && !sandbox {
         return Ok(Prepass {

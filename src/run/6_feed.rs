@@ -140,9 +140,51 @@ pub(super) struct Columns {
     pub(super) extra: Vec<usize>,
 }
 
+/// Two or more columns that mean the same thing (two `email` columns, or
+/// `email` and `e-mail`): which one a row means cannot be told.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the manifest has {count} columns that mean {meaning}: {headers}; keep one of them \
+     (rename or delete the others)"
+)]
+pub(super) struct SameMeaning {
+    meaning: &'static str,
+    count: usize,
+    headers: String,
+}
+
 impl Columns {
-    pub(super) fn find(manifest: &Manifest) -> Self {
-        Columns {
+    /// Finds the columns `run` reads, refusing any meaning given by two.
+    pub(super) fn find(manifest: &Manifest) -> Result<Self, SameMeaning> {
+        let meanings: [(&'static str, &[&str]); 12] = [
+            ("the ICCID", manifest::ICCID_ALIASES),
+            ("the plan", manifest::PLAN_ALIASES),
+            ("the user", manifest::USER_ALIASES),
+            ("the email", manifest::EMAIL_ALIASES),
+            ("the full name", manifest::FULL_NAME_ALIASES),
+            ("the birthday", manifest::BIRTHDAY_ALIASES),
+            ("address line 1", manifest::ADDRESS_ALIASES[0]),
+            ("address line 2", manifest::ADDRESS_ALIASES[1]),
+            ("the city", manifest::ADDRESS_ALIASES[2]),
+            ("the postal code", manifest::ADDRESS_ALIASES[3]),
+            ("the state", manifest::ADDRESS_ALIASES[4]),
+            ("the country", manifest::ADDRESS_ALIASES[5]),
+        ];
+        for (meaning, aliases) in meanings {
+            let columns = manifest.columns_named(aliases);
+            if columns.len() > 1 {
+                let headers: Vec<String> = columns
+                    .iter()
+                    .map(|&i| format!("{:?} (column {})", manifest.header(i), i + 1))
+                    .collect();
+                return Err(SameMeaning {
+                    meaning,
+                    count: columns.len(),
+                    headers: headers.join(", "),
+                });
+            }
+        }
+        Ok(Columns {
             plan: manifest.column(manifest::PLAN_ALIASES),
             user: manifest.column(manifest::USER_ALIASES),
             email: manifest.column(manifest::EMAIL_ALIASES),
@@ -150,7 +192,7 @@ impl Columns {
             birthday: manifest.column(manifest::BIRTHDAY_ALIASES),
             address: manifest::ADDRESS_ALIASES.map(|aliases| manifest.column(aliases)),
             extra: manifest.other_columns(),
-        }
+        })
     }
 
     fn request(&self, row: &Row, iccid: &str) -> RowRequest {
