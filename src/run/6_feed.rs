@@ -11,7 +11,7 @@ use crate::results::{self, Outcome, ResultRow};
 use crate::validate::{Checked, CheckedRows};
 
 use super::pipeline::{Body, Finished, Job, Shared, Window};
-use super::resume::{check_kept, Kept, Mismatch};
+use super::resume::{judge, Holds, Kept};
 use super::RunConfig;
 
 /// Why the feeder stopped the run.
@@ -20,8 +20,11 @@ pub(super) enum FeedError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     /// The manifest changed since the pre-pass checked the kept rows.
-    #[error(transparent)]
-    Mismatch(#[from] Mismatch),
+    #[error(
+        "the manifest changed while the run was going (line {0}); run the same command \
+         again with --resume"
+    )]
+    Changed(u64),
 }
 
 /// Where the feeder sends rows.
@@ -85,8 +88,13 @@ impl Feeder<'_> {
         }
         let more = |sent: bool| if sent { Fed::More } else { Fed::Done };
         if let Some(mut previous) = kept.remove(&row.line) {
-            // The pre-pass checked this; the manifest may have changed since.
-            check_kept(&previous, checked.line, checked.iccid())?;
+            // The pre-pass dropped the changed rows; the manifest may have
+            // changed since.
+            let fingerprint = columns.fingerprint(row, &mut Vec::new());
+            let valid = checked.valid_iccid().is_some();
+            if judge(&previous, checked.iccid(), valid, fingerprint) != Holds::Same {
+                return Err(FeedError::Changed(row.line));
+            }
             let extra = columns.extra.iter().map(|&i| row.get_bytes(i));
             results::end_row(&mut previous.encoded, extra);
             return Ok(more(self.send(seq, Body::Kept(previous))));
@@ -138,6 +146,8 @@ pub(super) struct Columns {
     address: [Option<usize>; 6],
     /// Every column but the ICCID's, carried into the results.
     pub(super) extra: Vec<usize>,
+    /// The headers of `extra`.
+    extra_headers: Vec<String>,
 }
 
 /// Two or more columns that mean the same thing (two `email` columns, or
@@ -191,8 +201,22 @@ impl Columns {
             full_name: manifest.column(manifest::FULL_NAME_ALIASES),
             birthday: manifest.column(manifest::BIRTHDAY_ALIASES),
             address: manifest::ADDRESS_ALIASES.map(|aliases| manifest.column(aliases)),
+            extra_headers: manifest
+                .other_columns()
+                .iter()
+                .map(|&i| manifest.header(i).to_owned())
+                .collect(),
             extra: manifest.other_columns(),
         })
+    }
+
+    /// The [`results::fingerprint`] of the cells of `row` that its result carries.
+    pub(super) fn fingerprint(&self, row: &Row, scratch: &mut Vec<u8>) -> u64 {
+        results::fingerprint(
+            self.extra_headers.iter().map(String::as_bytes),
+            self.extra.iter().map(|&i| row.get_bytes(i)),
+            scratch,
+        )
     }
 
     fn request(&self, row: &Row, iccid: &str) -> RowRequest {

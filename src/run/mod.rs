@@ -98,8 +98,8 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
     let started = Instant::now();
     let files = output::Files::settle(config)?;
-    let kept = resume::load(config, &files)?;
-    let manifest = prepass::read(config, &kept)?;
+    let mut kept = resume::load(config, &files)?;
+    let manifest = prepass::read(config, &mut kept)?;
     let bar = progress::rows(0, config.quiet);
     let connection = connect::open(config, manifest.stock, &bar)?;
     bar.set_length(manifest.total);
