@@ -806,6 +806,35 @@ impl Manifest {
         Ok(filled)
     }
 
+    /// Like [`Manifest::read_chunk`], but stops too once the rows read hold
+    /// `max_bytes` of cells, so that a chunk of wide rows stays small: memory
+    /// does not grow with row width. Returns how many rows were read, and
+    /// whether the file has ended. Rows beyond them are dropped, so that a
+    /// chunk of wide rows does not stay allocated behind a chunk of narrow ones.
+    pub fn read_chunk_within(
+        &mut self,
+        rows: &mut Vec<Row>,
+        max: usize,
+        max_bytes: usize,
+    ) -> Result<(usize, bool), ManifestError> {
+        rows.truncate(max);
+        let (mut filled, mut bytes) = (0, 0usize);
+        while filled < max && bytes < max_bytes {
+            if filled == rows.len() {
+                rows.push(Row::default());
+            }
+            if !self.next_row(&mut rows[filled])? {
+                return Ok((filled, true));
+            }
+            bytes += rows[filled].bytes.len();
+            filled += 1;
+        }
+        if bytes >= max_bytes {
+            rows.truncate(filled);
+        }
+        Ok((filled, false))
+    }
+
     /// The rows that are left, one allocation each. For the hot path, see
     /// [`Manifest::read_chunk`].
     pub fn rows(mut self) -> impl Iterator<Item = Result<Row, ManifestError>> {
@@ -1339,6 +1368,31 @@ mod tests {
             .map(|(l, _)| l)
             .collect();
         assert_eq!(lines, [2, 4]);
+    }
+
+    #[test]
+    fn a_chunk_of_wide_rows_stops_at_its_byte_budget() {
+        let wide = "x".repeat(1000);
+        let text: String = std::iter::once("iccid,note\n".to_owned())
+            .chain((0..10).map(|i| format!("8988{i},{wide}\n")))
+            .collect();
+        let mut m = Manifest::from_reader(
+            Path::new("m.csv"),
+            Box::new(std::io::Cursor::new(text.into_bytes())),
+            0,
+            &ManifestOptions::default(),
+        )
+        .unwrap();
+        let mut rows = Vec::new();
+        let mut sizes = Vec::new();
+        loop {
+            let (n, ended) = m.read_chunk_within(&mut rows, 100, 2500).unwrap();
+            sizes.push(n);
+            if ended {
+                break;
+            }
+        }
+        assert_eq!(sizes, [3, 3, 3, 1], "three rows pass 2,500 bytes");
     }
 
     #[test]

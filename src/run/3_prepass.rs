@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use crate::exit::Fatal;
 use crate::manifest::Manifest;
 use crate::summary::thousands;
-use crate::validate::{CheckedRows, CHUNK_ROWS};
+use crate::validate::{CheckedRows, CHUNK_BYTES, CHUNK_ROWS};
 
 use super::feed::Columns;
 use super::resume::{judge, Holds, Kept, Mismatch};
@@ -125,11 +125,11 @@ impl Sift {
 fn count(manifest: &mut Manifest) -> Result<u64, Fatal> {
     let (mut rows, mut total) = (Vec::new(), 0u64);
     loop {
-        let n = manifest
-            .read_chunk(&mut rows, CHUNK_ROWS)
+        let (n, ended) = manifest
+            .read_chunk_within(&mut rows, CHUNK_ROWS, CHUNK_BYTES)
             .map_err(Fatal::before_results)?;
         total += n as u64;
-        if n < CHUNK_ROWS {
+        if ended {
             return Ok(total);
         }
     }
