@@ -145,7 +145,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Continue an interrupted run: keep the finished rows of the result file
-    /// given by -o (or the default one) and run the rest.
+    /// given by -o (or the default one) and run the rest. A row whose
+    /// manifest row changed since runs again.
     #[arg(long)]
     pub resume: bool,
     /// Start over, replacing the results of an earlier run in the result
