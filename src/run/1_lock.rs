@@ -49,7 +49,7 @@ pub(super) fn lock_path(results: &Path) -> PathBuf {
 impl Lock {
     /// Takes the lock of `results`, or says who holds it.
     pub(super) fn take(results: &Path) -> Result<Lock, LockError> {
-        let path = lock_path(results);
+        let path = lock_path(&real_path(results));
         let io = |source: io::Error| LockError::Io {
             path: path.display().to_string(),
             source,
@@ -121,6 +121,23 @@ fn try_lock(file: &File) -> io::Result<bool> {
     }
 }
 
+/// The file a result path names, however it is spelt (`./r.csv`, a
+/// symbolic link): two runs on one file take one lock. A file that does not
+/// exist yet is named by its directory, resolved, and its name.
+fn real_path(results: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(results) {
+        return real;
+    }
+    let dir = match results.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(dir), results.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => results.to_owned(),
+    }
+}
+
 /// What the running run wrote in its lock file, as one phrase.
 fn holder(file: &mut File) -> String {
     let mut text = String::new();
@@ -183,9 +200,24 @@ mod tests {
             "{err}"
         );
         drop(first);
-        assert!(!lock_path(&results).exists(), "the owner removes it");
+        assert!(
+            !lock_path(&real_path(&results)).exists(),
+            "the owner removes it"
+        );
         let again = Lock::take(&results);
         assert!(again.is_ok(), "free again once the first is gone");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn one_file_under_two_names_has_one_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path().join("r.csv");
+        std::fs::write(&results, "").unwrap();
+        std::os::unix::fs::symlink(&results, dir.path().join("link.csv")).unwrap();
+        let _first = Lock::take(&results).unwrap();
+        assert!(Lock::take(&dir.path().join("link.csv")).is_err());
+        assert!(Lock::take(&dir.path().join(".").join("r.csv")).is_err());
     }
 
     #[test]
