@@ -629,22 +629,35 @@ impl Onboarder {
         if plan_id != sub.plan_id() {
             return Ok(false);
         }
+        let by_email = row.user.is_none();
         match self.pick_user(row) {
-            Ok(UserPick::Known(user)) => Ok(user.id == sub.user_id()),
-            // Nobody had the email when this run looked; the subscription
-            // shows somebody has it now (another run may have created them):
-            // look again, now.
-            Ok(UserPick::New { email }) => match self.find_email(&email)? {
-                Some(user) => {
-                    let wanted = user.id == sub.user_id();
-                    self.searched.put(&email_key(&email), Some(user));
-                    Ok(wanted)
-                }
-                None => Ok(false),
-            },
+            Ok(UserPick::Known(user)) if user.id == sub.user_id() => Ok(true),
+            Ok(UserPick::Known(_)) if !by_email => Ok(false),
+            // What this run knows of the email (nobody has it, or another
+            // user) says otherwise than the subscription: another run may
+            // have created the user since. Look again, now.
+            Ok(UserPick::Known(_)) | Ok(UserPick::New { .. }) => {
+                let Some(email) = &row.email else {
+                    return Ok(false);
+                };
+                self.fresh_look(email, sub)
+            }
             Err(Step::Fail(Failure::Api(err))) => Err(Step::Fail(Failure::Api(err))),
             Err(Step::Fail(_)) => Ok(false),
             Err(stop) => Err(stop),
+        }
+    }
+
+    /// Searches `email` afresh: true when its user holds `sub`. What is
+    /// found is kept for the rows after.
+    fn fresh_look(&self, email: &str, sub: &Subscription) -> Result<bool, Step> {
+        match self.find_email(email)? {
+            Some(user) => {
+                let wanted = user.id == sub.user_id();
+                self.searched.put(&email_key(email), Some(user));
+                Ok(wanted)
+            }
+            None => Ok(false),
         }
     }
 
