@@ -31,21 +31,10 @@ impl Files {
     pub(super) fn settle(config: &RunConfig) -> Result<Files, Fatal> {
         let output = results::resolve_output(&config.manifest, config.output.as_deref())
             .map_err(Fatal::before_results)?;
-        let path =
-            match &output {
-                Output::Stdout if config.resume => return Err(Fatal::before_results(
-                    "--resume needs a result file: pass the -o of the interrupted run, not -o -",
-                )),
-                Output::Stdout => {
-                    check_stdout_open()?;
-                    return Ok(Files {
-                        output,
-                        journal: None,
-                        _lock: None,
-                    });
-                }
-                Output::File(path) => path.clone(),
-            };
+        let path = match &output {
+            Output::File(path) => path.clone(),
+            Output::Stdout => return Files::stdout(config),
+        };
         if path.is_dir() {
             return Err(Fatal::before_results(format!(
                 "-o {} is a directory; name a file in it, such as {}",
@@ -62,6 +51,21 @@ impl Files {
             output,
             journal: Some(journal),
             _lock: Some(lock),
+        })
+    }
+
+    /// `-o -`: no journal, no lock, no resume.
+    fn stdout(config: &RunConfig) -> Result<Files, Fatal> {
+        if config.resume {
+            return Err(Fatal::before_results(
+                "--resume needs a result file: pass the -o of the interrupted run, not -o -",
+            ));
+        }
+        check_stdout_open()?;
+        Ok(Files {
+            output: Output::Stdout,
+            journal: None,
+            _lock: None,
         })
     }
 
