@@ -1,9 +1,10 @@
 //! Step 3 of `simboard run`: one pass over the manifest before any request.
 //! It finds an unreadable file (or two columns of one meaning) before the
 //! API is touched, counts the rows (the progress bar's length, and the
-//! end-of-run check that every row finished), checks that the rows kept by `--resume` belong to this
-//! manifest, and collects the valid ICCIDs that stock `--sandbox`. The feed
-//! is the only other read of the manifest.
+//! end-of-run check that every row finished), checks that the rows kept by
+//! `--resume` belong to this manifest and drops those whose manifest row
+//! changed (they run again), and collects the valid ICCIDs that stock
+//! `--sandbox`. The feed is the only other read of the manifest.
 
 use std::collections::HashMap;
 

@@ -5,9 +5,11 @@
 //! each step is a file of this folder, in order:
 //!
 //! 1. `1_output.rs`: where the results go, and the journal beside them;
+//!    `1_lock.rs`: the lock that allows one run per result file;
 //! 2. `2_resume.rs`: with `--resume`, the rows kept from the previous run;
 //! 3. `3_prepass.rs`: one pass over the manifest before any request (rows
-//!    counted, kept rows checked against it, the sandbox's stock);
+//!    counted, kept rows checked against it and dropped when their manifest
+//!    row changed, the sandbox's stock);
 //! 4. `4_connect.rs`: the sandbox or the API, the client, and the preflight;
 //! 5. `5_pipeline.rs`: the feeder (`6_feed.rs`) reads the manifest a second
 //!    and last time and queues rows to the workers (`7_work.rs`); finished
