@@ -27,7 +27,7 @@
 //! `answered / (T + Retry-After)`, which for the usual bucket of about one
 //! second's worth of requests is close to `r`; pace at 95% of that. As it may
 //! also be an underestimate (a bucket much smaller than a second's worth), the
-//! pace then doubles every [`FIRST_DOUBLING`] (2 s) towards the overestimate
+//! pace then doubles every 2 s (`FIRST_DOUBLING`) towards the overestimate
 //! until a second 429 gives the anchored estimate. At every later 429, pace at
 //! 95% of the anchored estimate. Then probe upward by 0.5% of the learnt rate
 //! per second, so that a limit that was underestimated or has grown is found
