@@ -47,7 +47,7 @@ pub(super) fn feed(
     to: &Feeder<'_>,
 ) -> Result<(), FeedError> {
     let mut rows = CheckedRows::new(manifest, config.check_digit);
-    let mut seq = 0u64;
+    let (mut seq, mut scratch) = (0u64, Vec::new());
     loop {
         if to.shared.stopped() && kept.is_empty() {
             return Ok(());
@@ -56,7 +56,7 @@ pub(super) fn feed(
             return Ok(());
         };
         for (row, checked) in chunk.iter().zip(checked) {
-            if to.pass_on(row, &checked, columns, &mut kept, &mut seq)? == Fed::Done {
+            if to.pass_on(row, &checked, columns, &mut kept, &mut seq, &mut scratch)? == Fed::Done {
                 return Ok(());
             }
         }
@@ -81,6 +81,7 @@ impl Feeder<'_> {
         columns: &Columns,
         kept: &mut HashMap<u64, Kept>,
         seq: &mut u64,
+        scratch: &mut Vec<u8>,
     ) -> Result<Fed, FeedError> {
         let stopped = self.shared.stopped();
         if stopped && kept.is_empty() {
@@ -90,7 +91,7 @@ impl Feeder<'_> {
         if let Some(mut previous) = kept.remove(&row.line) {
             // The pre-pass dropped the changed rows; the manifest may have
             // changed since.
-            let fingerprint = columns.fingerprint(row, &mut Vec::new());
+            let fingerprint = columns.fingerprint(row, scratch);
             let valid = checked.valid_iccid().is_some();
             if judge(&previous, checked.iccid(), valid, fingerprint) != Holds::Same {
                 return Err(FeedError::Changed(row.line));
