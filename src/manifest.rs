@@ -1497,5 +1497,24 @@ mod tests {
                 }
             }
         }
+
+        #[test]
+        fn arbitrary_bytes_in_any_encoding_or_as_a_vendor_file_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..400),
+            encoding in proptest::sample::select(vec![
+                encoding_rs::UTF_16LE, encoding_rs::UTF_16BE, encoding_rs::WINDOWS_1252,
+            ]),
+        ) {
+            let forced = ManifestOptions { encoding: Some(encoding), ..ManifestOptions::default() };
+            let vendor = [&b"* out file\nvar_out: ICCID/KI\n"[..], &bytes].concat();
+            for (text, options) in [(&bytes, &forced), (&vendor, &ManifestOptions::default())] {
+                if let Ok(m) = open_with(text, options) {
+                    let _ = m.notes();
+                    for row in m.rows().map_while(Result::ok) {
+                        let _ = crate::iccid::check(row.get(0), crate::iccid::CheckDigit::Enforce);
+                    }
+                }
+            }
+        }
     }
 }

@@ -272,6 +272,54 @@ mod tests {
         assert!(err.contains("\"Summary\", \"SIMs\", \"2\""), "{err}");
     }
 
+    /// A small real `.xlsx`, for the damaged-workbook proptest.
+    fn small_xlsx() -> Vec<u8> {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "iccid").unwrap();
+        sheet.write_string(1, 0, "89883070000007537119").unwrap();
+        sheet.write_number(2, 0, 8.9e19).unwrap();
+        book.save_to_buffer().unwrap()
+    }
+
+    /// Every row of whatever `open` makes of `bytes`.
+    fn read_all(bytes: Vec<u8>, choice: Option<&str>) {
+        if let Ok(mut sheet) = open(bytes, choice) {
+            let (mut cells, mut ends) = (Grow::default(), Grow::default());
+            while sheet.next_row(&mut cells, &mut ends).is_some() {
+                cells.clear();
+                ends.clear();
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_behind_a_workbook_signature_never_panic(
+            zip in proptest::bool::ANY,
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2000),
+        ) {
+            let head = if zip { ZIP } else { OLE };
+            read_all([head, &bytes[..]].concat(), Some("1"));
+        }
+
+        #[test]
+        fn a_damaged_xlsx_never_panics(
+            damage in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY), 1..8),
+            cut in proptest::option::of(proptest::num::usize::ANY),
+        ) {
+            let mut bytes = small_xlsx();
+            for (at, byte) in damage {
+                let len = bytes.len();
+                bytes[at % len] = byte;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut % (bytes.len() + 1));
+            }
+            read_all(bytes, None);
+        }
+    }
+
     #[test]
     fn signatures_decide_what_is_a_workbook() {
         assert!(is_workbook(b"PK\x03\x04rest"));

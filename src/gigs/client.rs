@@ -375,7 +375,10 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(SetupError::Http)?;
-        let base = config.base_url.trim_end_matches('/');
+        // The API takes the token alone: credentials in the URL would make
+        // reqwest send a second, Basic, Authorization header beside it.
+        let base = without_userinfo(&config.base_url);
+        let base = base.trim_end_matches('/');
         let root_path = format!("/projects/{}", encode_segment(&config.project));
         Ok(Client {
             inner: Arc::new(Inner {
@@ -1158,6 +1161,19 @@ pub fn redact_url(url: &str) -> String {
     format!("{}{user}:***{}", &url[..scheme_end], &rest[at..])
 }
 
+/// `url` without its user part (`https://me:secret@host/x` → `https://host/x`).
+fn without_userinfo(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 /// `950 ms`, `12 s`, `15 min`, `3.5 h`: a wait, for people.
 pub fn describe_wait(wait: Duration) -> String {
     let secs = wait.as_secs_f64();
@@ -1329,6 +1345,18 @@ mod tests {
             "https://api.gigs.com/p@x"
         );
         assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_not_sent() {
+        assert_eq!(
+            without_userinfo("http://ops:pw@127.0.0.1:9/x?y=@"),
+            "http://127.0.0.1:9/x?y=@"
+        );
+        assert_eq!(
+            without_userinfo("https://api.gigs.com/p@x"),
+            "https://api.gigs.com/p@x"
+        );
     }
 
     #[test]

@@ -28,7 +28,8 @@
 //! second's worth of requests is close to `r`; pace at 95% of that. As it may
 //! also be an underestimate (a bucket much smaller than a second's worth), the
 //! pace then doubles every 2 s (`FIRST_DOUBLING`) towards the overestimate
-//! until a second 429 gives the anchored estimate. At every later 429, pace at
+//! until a second 429 gives the anchored estimate (a storm, see below, turns
+//! this slow climb into the quick one). At every later 429, pace at
 //! 95% of the anchored estimate. Then probe upward by 0.5% of the learnt rate
 //! per second, so that a limit that was underestimated or has grown is found
 //! again.
@@ -58,6 +59,14 @@
 //! that really dropped meanwhile is met by the next 429, which has answers
 //! behind it and so sets a new, lower ceiling.
 //!
+//! A measurement needs a sample: between two 429s, fewer than
+//! [`MIN_SAMPLE`] answers (those in flight, or to other routes while a storm
+//! refuses one) are not a rate but part of the storm, which halves the pace
+//! and leaves the ceiling alone. Taken as a rate, counted over the storm's
+//! pauses, they once set the ceiling near the floor, and a run went on at
+//! about one row a second for minutes after the storm. Only the first 429 of
+//! a run, having nothing better, measures from any number of answers.
+//!
 //! A 429 that answers a request sent *before* the current pause began belongs
 //! to the same burst (it was in flight): it may lengthen the pause but teaches
 //! nothing new.
@@ -69,6 +78,9 @@ use std::time::{Duration, Instant};
 const PROBE_PER_SECOND: f64 = 0.005;
 /// Never pace slower than this, whatever was learnt.
 pub const MIN_RATE: f64 = 0.5;
+/// The fewest answers between two 429s that measure a rate (the first 429
+/// of a run measures from any number).
+const MIN_SAMPLE: f64 = 16.0;
 /// Below the ceiling, the pace doubles in this time.
 const RECOVERY_DOUBLING: f64 = 0.5;
 /// After the first 429, before any rate was measured between two 429s, the
@@ -244,7 +256,10 @@ impl Pacer {
         };
         let secs = now.saturating_duration_since(since).as_secs_f64();
         let answered = (s.answered - before) as f64;
-        if secs > 0.0 && answered > 0.0 {
+        // A few answers between two 429s are those in flight or on other
+        // routes during a storm, not a measure of the limit.
+        let measured = answered >= MIN_SAMPLE || (s.learnt.is_none() && answered > 0.0);
+        if secs > 0.0 && measured {
             // The pause is part of the next interval, so the probe starts
             // when it ends.
             if s.anchor.is_some() {
@@ -264,6 +279,11 @@ impl Pacer {
             // A storm: halve what the pace had reached, not what it began at.
             let reached = probe(rate, s.ceiling, now.saturating_duration_since(since));
             s.learnt = Some(((reached / 2.0).max(MIN_RATE), s.paused_until));
+            // The slow climb is for the first estimate alone; from a storm's
+            // halvings the pace comes back quickly, whatever the ceiling.
+            if let Some(ceiling) = &mut s.ceiling {
+                ceiling.doubling = RECOVERY_DOUBLING;
+            }
         }
         s.anchor = Some((now, s.answered));
         announce
@@ -550,6 +570,47 @@ mod tests {
         // climbs out of the underestimate, towards 41 / 0.03 s.
         assert!(at(4.0) > 3.9 * at(0.0), "{}", at(4.0));
         assert!(at(60.0) >= 0.9 * 41.0 / 0.03, "{}", at(60.0));
+    }
+
+    #[test]
+    fn a_storm_right_after_the_first_estimate_is_climbed_out_of_quickly() {
+        let pacer = Pacer::new(None);
+        let t0 = Instant::now();
+        pacer.lock().started = Some(t0);
+        pacer.lock().answered += 45;
+        let first = t0 + Duration::from_millis(100);
+        pacer.refused_at(first, first, Duration::from_secs(1));
+        let estimate = pacer.rate_at(&pacer.lock(), first).unwrap();
+        let mut last = first;
+        for i in 1..=19 {
+            last = first + Duration::from_millis(1010 * i);
+            pacer.refused_at(last, last, Duration::from_secs(1));
+        }
+        // Back above the first estimate within 10 s of the storm's last 429.
+        let after = pacer.rate_at(&pacer.lock(), last + Duration::from_secs(10));
+        assert!(after.unwrap() >= estimate, "{after:?} vs {estimate}");
+    }
+
+    #[test]
+    fn answers_trickling_in_during_a_storm_do_not_pin_the_pace_low() {
+        let pacer = Pacer::new(None);
+        let t0 = Instant::now();
+        pacer.lock().started = Some(t0);
+        pacer.refused_at(t0, t0, Duration::ZERO);
+        pacer.lock().answered += 1000;
+        let calm = t0 + Duration::from_secs(10);
+        pacer.refused_at(calm, calm, Duration::ZERO);
+        let before = pacer.rate_at(&pacer.lock(), calm).unwrap();
+        // A storm on one route: each 429 pauses everyone for 1 s, and a few
+        // answers to other requests come back before the next one.
+        let mut last = calm;
+        for i in 1..=10 {
+            pacer.lock().answered += 3;
+            last = calm + Duration::from_millis(1010 * i);
+            pacer.refused_at(last, last, Duration::from_secs(1));
+        }
+        let after = pacer.rate_at(&pacer.lock(), last + Duration::from_secs(10));
+        assert!(after.unwrap() >= 0.9 * before, "{after:?} vs {before}");
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! for `simboard run` ([`World`]), the result CSV reader, and ICCID makers.
 //! The emulator's state is read from its test-only `GET /_emulator/state` as
 //! plain JSON: the tests share no types with it, nor with the crate's client.
-//! [`stub`] is a scripted server for answers the emulator never gives.
+//! [`stub`] is a scripted server for answers the emulator never gives;
+//! [`proxy`] sits in front of the emulator and rewrites some of its answers.
 
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod stub;
 
 use std::collections::HashMap;

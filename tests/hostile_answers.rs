@@ -1,0 +1,452 @@
+//! `simboard run` against answers a real network or a misbehaving API gives:
+//! a scripted proxy ([`proxy`]) sits in front of the emulator and turns some
+//! of its answers into 429 storms, endless bodies, huge messages, error
+//! objects with status 200, lists where an object belongs, or redirects.
+//! Each test drives the real binary through it and checks what a user sees:
+//! the exit code, stderr, the result file and the emulator's state.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::proxy::{route, Act, Answer, Proxy, Seen};
+use common::*;
+
+/// `simboard run` against the emulator of `world`, through `api` (the
+/// proxy's URL, or any other).
+fn command(world: &World, api: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_simboard"));
+    cmd.current_dir(world.work.dir.path())
+        .env("GIGS_TOKEN", &world.token)
+        .env_remove("GIGS_PROJECT")
+        .env_remove("GIGS_API_URL")
+        .arg("run")
+        .args(args)
+        .args(["--api-url", api, "--project", &world.project]);
+    cmd
+}
+
+fn run(world: &World, api: &str, args: &[&str]) -> Output {
+    command(world, api, args).output().unwrap()
+}
+
+/// Runs to the end and returns the output and the child's peak resident
+/// memory in bytes (from `wait4`, for this child alone).
+#[allow(clippy::zombie_processes, reason = "wait4 below reaps the child")]
+fn run_measured(world: &World, api: &str, args: &[&str]) -> (Output, u64) {
+    let mut child = command(world, api, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = out.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = err.read_to_end(&mut bytes);
+        bytes
+    });
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills in; the pid is our child's.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t);
+    let output = Output {
+        status: std::os::unix::process::ExitStatusExt::from_raw(status),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    (output, usage.ru_maxrss as u64 * 1024)
+}
+
+/// A world of `n` SIMs and a manifest of them, all for one email.
+fn world_with_manifest(batch: u32, n: usize) -> (World, Vec<String>) {
+    let sims = iccid_batch(batch, n);
+    let world = World::with_stock(&sims);
+    let rows: Vec<String> = sims
+        .iter()
+        .map(|s| format!("{s},k@x.example,Kay"))
+        .collect();
+    world.write("m.csv", &manifest("iccid,email,full_name", &rows));
+    (world, sims)
+}
+
+#[track_caller]
+fn all_onboarded(world: &World, n: usize) {
+    let lines = results(&world.path("r.csv"));
+    assert_eq!(lines.len(), n);
+    for l in &lines {
+        assert_eq!(l.outcome, "onboarded", "line {}: {}", l.line, l.message);
+    }
+    let per_sim = world.subscriptions_per_sim();
+    assert_eq!(per_sim.len(), n);
+    assert!(per_sim.values().all(|&k| k == 1), "{per_sim:?}");
+}
+
+fn is(seen: &Seen, name: &str) -> bool {
+    route(&seen.path) == name
+}
+
+#[test]
+fn a_storm_of_429s_during_the_preflight_is_waited_out_and_every_row_onboarded() {
+    let (world, _) = world_with_manifest(70, 6);
+    // The plan listing is refused 4 times (with and without Retry-After),
+    // then every search 3 times: the run must wait, not give up.
+    let proxy = Proxy::start(&world.url, |seen| match seen.rank {
+        0 | 1 if is(seen, "plans") => Answer::too_many(Some("1")),
+        2 | 3 if is(seen, "plans") => Answer::too_many(None),
+        0..=2 if is(seen, "sims/search") => Answer::too_many(None),
+        _ => Act::Forward,
+    });
+    let out = run(
+        &world,
+        &proxy.url,
+        &["m.csv", "-o", "r.csv", "--max-retries", "1"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 6);
+    assert_eq!(proxy.count("plans"), 5, "four 429s, then the listing");
+    let summary = stderr(&out);
+    assert!(
+        summary.contains("429"),
+        "the summary counts 429s: {summary}"
+    );
+}
+
+#[test]
+fn a_retry_after_beyond_max_wait_fails_clearly_and_a_long_wait_is_announced() {
+    let (world, _) = world_with_manifest(71, 3);
+    let proxy = Proxy::start(&world.url, |seen| {
+        if is(seen, "sims/search") && seen.rank == 0 {
+            Answer::too_many(Some("999999"))
+        } else {
+            Act::Forward
+        }
+    });
+    let started = Instant::now();
+    let out = run(
+        &world,
+        &proxy.url,
+        &["m.csv", "-o", "r.csv", "--max-wait", "20s"],
+    );
+    let err = stderr(&out);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the run gave up instead of waiting: {err}"
+    );
+    assert!(
+        err.contains("429") && err.contains("--max-wait"),
+        "the long wait is announced without -v: {err}"
+    );
+    let lines = results(&world.path("r.csv"));
+    let gave_up: Vec<&Line> = lines.iter().filter(|l| l.outcome == "failed").collect();
+    assert!(!gave_up.is_empty(), "{err}");
+    for l in gave_up {
+        assert_eq!(l.reason, "api_error");
+        assert!(l.message.contains("--max-wait"), "{}", l.message);
+    }
+    // Not final: a resume through a calm API finishes the job.
+    let out = world.run(&["m.csv", "-o", "r.csv", "--resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 3);
+}
+
+#[test]
+fn a_body_that_never_ends_fails_quickly_as_a_protocol_error_in_bounded_memory() {
+    let (world, _) = world_with_manifest(72, 2);
+    let proxy = Proxy::start(&world.url, |seen| {
+        if is(seen, "sims/search") {
+            Act::Endless
+        } else {
+            Act::Forward
+        }
+    });
+    let started = Instant::now();
+    let (out, peak) = run_measured(
+        &world,
+        &proxy.url,
+        &["m.csv", "-o", "r.csv", "--max-retries", "1"],
+    );
+    let err = stderr(&out);
+    assert!(started.elapsed() < Duration::from_secs(30), "{err}");
+    assert!(
+        peak < 100 * 1024 * 1024,
+        "peak memory {} MB reading endless bodies",
+        peak / 1024 / 1024
+    );
+    let lines = results(&world.path("r.csv"));
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        assert_eq!(
+            (l.outcome.as_str(), l.reason.as_str()),
+            ("failed", "api_error")
+        );
+        assert!(l.message.len() <= 1000, "{}", l.message);
+    }
+    assert_eq!(world.counter("subscriptionsCreated"), 0);
+}
+
+#[test]
+fn huge_api_messages_are_cut_in_the_results() {
+    let (world, _) = world_with_manifest(73, 3);
+    let message = |size: usize| {
+        format!(
+            r#"{{"object":"error","type":"invalidRequest","code":"planInvalid","message":"{}"}}"#,
+            "Z".repeat(size)
+        )
+    };
+    // One message under the body cap (copied, cut) and one of 50 MB (over
+    // the cap: a protocol error).
+    let proxy = Proxy::start(&world.url, move |seen| match seen.rank {
+        0 if is(seen, "subscriptions") && seen.method == "POST" => {
+            Answer::json(422, message(1_000_000))
+        }
+        1 if is(seen, "subscriptions") && seen.method == "POST" => {
+            Answer::json(422, message(50_000_000))
+        }
+        _ => Act::Forward,
+    });
+    let out = run(
+        &world,
+        &proxy.url,
+        &[
+            "m.csv",
+            "-o",
+            "r.csv",
+            "--max-retries",
+            "0",
+            "--concurrency",
+            "1",
+        ],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let lines = results(&world.path("r.csv"));
+    let failed: Vec<&Line> = lines.iter().filter(|l| l.outcome == "failed").collect();
+    assert_eq!(failed.len(), 2, "{lines:#?}");
+    for l in failed {
+        // The API's own text is cut to 300 characters; simboard's words
+        // around it (method, path, status, code) come on top.
+        let copied = l.message.chars().filter(|&c| c == 'Z').count();
+        assert!(copied <= 300, "line {}: {copied} characters copied", l.line);
+        assert!(
+            l.message.chars().count() <= 500,
+            "line {}: a message of {} characters: {}",
+            l.line,
+            l.message.chars().count(),
+            l.message
+        );
+    }
+    let size = std::fs::metadata(world.path("r.csv")).unwrap().len();
+    assert!(size < 10_000, "the result file is {size} bytes");
+    assert!(err.len() < 10_000, "stderr is {} bytes", err.len());
+}
+
+/// A 200 answer holding an error object, as a misconfigured gateway sends.
+const ERROR_200: &str = r#"{"object":"error","type":"internalError","code":"unavailable","message":"upstream unavailable"}"#;
+
+#[test]
+fn an_error_object_with_200_on_the_sim_search_is_a_protocol_error_that_resume_retries() {
+    let (world, _) = world_with_manifest(74, 3);
+    let proxy = Proxy::start(&world.url, |seen| {
+        if is(seen, "sims/search") {
+            Answer::json(200, ERROR_200)
+        } else {
+            Act::Forward
+        }
+    });
+    let out = run(
+        &world,
+        &proxy.url,
+        &["m.csv", "-o", "r.csv", "--max-retries", "1"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = results(&world.path("r.csv"));
+    for l in &lines {
+        assert_eq!(
+            (l.outcome.as_str(), l.reason.as_str()),
+            ("failed", "api_error"),
+            "line {}: not sim_not_found: {}",
+            l.line,
+            l.message
+        );
+    }
+    assert!(proxy.count("sims/search") >= 6, "each search was retried");
+
+    let out = world.run(&["m.csv", "-o", "r.csv", "--resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 3);
+}
+
+#[test]
+fn an_error_object_with_200_on_the_plan_listing_stops_the_run_not_the_rows() {
+    let (world, _) = world_with_manifest(75, 3);
+    let proxy = Proxy::start(&world.url, |seen| {
+        if is(seen, "plans") {
+            Answer::json(200, ERROR_200)
+        } else {
+            Act::Forward
+        }
+    });
+    let out = run(
+        &world,
+        &proxy.url,
+        &["m.csv", "-o", "r.csv", "--max-retries", "1"],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("no_compatible_plan"), "{err}");
+    assert_eq!(proxy.count("sims/search"), 0, "no row was started: {err}");
+    // Nothing was made final: the same command against a sane API onboards all.
+    let out = world.run(&["m.csv", "-o", "r.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 3);
+}
+
+#[test]
+fn a_list_where_a_subscription_belongs_is_never_taken_for_one_and_onboards_once() {
+    let (world, _) = world_with_manifest(76, 3);
+    // The create reaches the emulator, but the answer is a list: the
+    // subscription exists, and simboard must find it rather than make two.
+    let proxy = Proxy::start(&world.url, |seen| {
+        if is(seen, "subscriptions") && seen.method == "POST" && seen.rank < 2 {
+            Act::ForwardThenAnswer(proxy::Answer {
+                status: 201,
+                headers: Vec::new(),
+                body:
+                    br#"{"object":"list","items":[],"moreItemsAfter":null,"moreItemsBefore":null}"#
+                        .to_vec(),
+            })
+        } else {
+            Act::Forward
+        }
+    });
+    let out = run(&world, &proxy.url, &["m.csv", "-o", "r.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 3);
+    let creates = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.method == "POST" && is(s, "subscriptions"))
+        .count();
+    assert_eq!(creates, 3, "the two lists were checked, not created again");
+}
+
+#[test]
+fn a_redirect_is_a_protocol_error_naming_its_location_and_the_target_gets_nothing() {
+    let (world, _) = world_with_manifest(77, 2);
+    let elsewhere = Proxy::start(&world.url, |_| Answer::json(500, "{}"));
+    let target = format!("{}/collect", elsewhere.url);
+    let location = target.clone();
+    let proxy = Proxy::start(&world.url, move |seen| {
+        if is(seen, "users") && seen.method == "POST" {
+            Act::Answer(proxy::Answer {
+                status: 307,
+                headers: vec![("Location".to_owned(), location.clone())],
+                body: Vec::new(),
+            })
+        } else {
+            Act::Forward
+        }
+    });
+    let out = run(
+        &world,
+        &proxy.url,
+        &["m.csv", "-o", "r.csv", "--max-retries", "1"],
+    );
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(elsewhere.seen().is_empty(), "the redirect was followed");
+    let lines = results(&world.path("r.csv"));
+    let named = lines.iter().any(|l| l.message.contains(&target)) || err.contains(&target);
+    assert!(named, "the Location is named: {err} {lines:#?}");
+    assert!(lines.iter().all(|l| l.outcome == "failed"), "{lines:#?}");
+    assert_eq!(world.counter("usersCreated"), 0);
+}
+
+#[test]
+fn a_password_in_the_api_url_never_appears_in_any_output() {
+    let (world, _) = world_with_manifest(78, 2);
+    let proxy = Proxy::start(&world.url, |seen| {
+        if is(seen, "sims/search") {
+            Answer::json(503, "{}")
+        } else {
+            Act::Forward
+        }
+    });
+    let host = proxy.url.trim_start_matches("http://");
+    let with_password = format!("http://ops:Hunter2Secret@{host}");
+    for extra in [&[][..], &["-v"][..]] {
+        let mut args = vec!["m.csv", "-o", "r.csv", "--max-retries", "0"];
+        args.extend_from_slice(extra);
+        let _ = std::fs::remove_file(world.path("r.csv"));
+        let out = run(&world, &with_password, &args);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        for (name, bytes) in [
+            ("stdout", out.stdout.clone()),
+            ("stderr", out.stderr.clone()),
+            ("results", std::fs::read(world.path("r.csv")).unwrap()),
+        ] {
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains("Hunter2Secret"), "{name}: {text}");
+        }
+    }
+    // And a URL that cannot be reached at all, which fails the preflight.
+    let out = run(
+        &world,
+        "http://ops:Hunter2Secret@127.0.0.1:9/",
+        &["m.csv", "-o", "r2.csv", "--max-retries", "0"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr(&out).contains("Hunter2Secret"), "{}", stderr(&out));
+}
+
+/// The moment the proxy saw the `rank`th request to `route_name`.
+fn arrival(proxy: &Proxy, route_name: &str, rank: usize) -> Instant {
+    proxy
+        .seen()
+        .iter()
+        .find(|s| is(s, route_name) && s.rank == rank)
+        .map(|s| s.at)
+        .unwrap_or_else(|| panic!("no request {rank} to {route_name}"))
+}
+
+#[test]
+fn a_storm_of_429s_without_retry_after_on_the_sim_search_is_over_soon_after_its_last_429() {
+    let (world, _) = world_with_manifest(79, 100);
+    // Searches 20 to 39 are refused, with no hint of how long to wait; the
+    // other requests are answered as usual.
+    let proxy = Proxy::start(&world.url, |seen| {
+        if is(seen, "sims/search") && (20..40).contains(&seen.rank) {
+            Answer::too_many(None)
+        } else {
+            Act::Forward
+        }
+    });
+    let out = command(
+        &world,
+        &proxy.url,
+        &["m.csv", "-o", "r.csv", "--max-retries", "1"],
+    )
+    .output()
+    .unwrap();
+    let ended = Instant::now();
+    let summary = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{summary}");
+    all_onboarded(&world, 100);
+    assert!(summary.contains("20 answered 429"), "{summary}");
+    // 80 rows are left after the storm; unpaced they take well under a
+    // second, and the pace is to be back within 10 s of the last 429.
+    let after_storm = ended - arrival(&proxy, "sims/search", 39);
+    assert!(
+        after_storm < Duration::from_secs(15),
+        "the run went on for {after_storm:?} after the storm's last 429: {summary}"
+    );
+}
