@@ -5,9 +5,11 @@
 //! each step is a file of this folder, in order:
 //!
 //! 1. `1_output.rs`: where the results go, and the journal beside them;
+//!    `1_lock.rs`: the lock that allows one run per result file;
 //! 2. `2_resume.rs`: with `--resume`, the rows kept from the previous run;
 //! 3. `3_prepass.rs`: one pass over the manifest before any request (rows
-//!    counted, kept rows checked against it, the sandbox's stock);
+//!    counted, kept rows checked against it and dropped when their manifest
+//!    row changed, the sandbox's stock);
 //! 4. `4_connect.rs`: the sandbox or the API, the client, and the preflight;
 //! 5. `5_pipeline.rs`: the feeder (`6_feed.rs`) reads the manifest a second
 //!    and last time and queues rows to the workers (`7_work.rs`); finished
@@ -21,6 +23,8 @@ mod conclude;
 mod connect;
 #[path = "6_feed.rs"]
 mod feed;
+#[path = "1_lock.rs"]
+mod lock;
 #[path = "1_output.rs"]
 mod output;
 #[path = "5_pipeline.rs"]
@@ -76,6 +80,8 @@ pub struct RunConfig {
     pub user: Option<String>,
     pub dry_run: bool,
     pub resume: bool,
+    /// `--force`: start over, replacing the results of an earlier run.
+    pub force: bool,
     pub concurrency: usize,
     pub rate: Option<f64>,
     pub max_retries: u32,
@@ -94,8 +100,8 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
     let started = Instant::now();
     let files = output::Files::settle(config)?;
-    let kept = resume::load(config, &files)?;
-    let manifest = prepass::read(config, &kept)?;
+    let mut kept = resume::load(config, &files)?;
+    let manifest = prepass::read(config, &mut kept)?;
     let bar = progress::rows(0, config.quiet);
     let connection = connect::open(config, manifest.stock, &bar)?;
     bar.set_length(manifest.total);
