@@ -145,9 +145,15 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Continue an interrupted run: keep the finished rows of the result file
-    /// given by -o (or the default one) and run the rest.
+    /// given by -o (or the default one) and run the rest. A row whose
+    /// manifest row changed since runs again.
     #[arg(long)]
     pub resume: bool,
+    /// Start over, replacing the results of an earlier run in the result
+    /// file (and dropping the journal of an interrupted one). Without it, a
+    /// run refuses a result file that records onboarded rows.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
@@ -182,11 +188,11 @@ pub struct RunArgs {
     /// ICCIDs: no token, no network.
     #[arg(long, conflicts_with_all = ["api_url", "project", "allow_insecure_http"])]
     pub sandbox: bool,
-    /// The Gigs API address.
-    #[arg(long, env = "GIGS_API_URL", default_value = "https://api.gigs.com")]
-    pub api_url: String,
-    /// The Gigs project id.
-    #[arg(long, env = "GIGS_PROJECT")]
+    /// The Gigs API address. [default: GIGS_API_URL, else https://api.gigs.com]
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// The Gigs project id. [default: GIGS_PROJECT]
+    #[arg(long)]
     pub project: Option<String>,
     /// Allow plain http:// to a host that is not loopback (the token would
     /// travel unencrypted).
@@ -203,7 +209,13 @@ impl RunArgs {
         let target = if self.sandbox {
             Target::Sandbox
         } else {
-            let project = self.project.ok_or(CliError::NoProject)?;
+            // From the environment only when the flag is not given, and only
+            // here: an exported GIGS_PROJECT or GIGS_API_URL must not conflict
+            // with --sandbox, which refuses the flags alone.
+            let project = self
+                .project
+                .or_else(|| from_env("GIGS_PROJECT"))
+                .ok_or(CliError::NoProject)?;
             // The token is read from the environment only, never from a flag,
             // so it stays out of shell history and process listings.
             let token = std::env::var("GIGS_TOKEN")
@@ -211,7 +223,10 @@ impl RunArgs {
                 .filter(|t| !t.is_empty())
                 .map(Token::new);
             Target::Api {
-                url: self.api_url,
+                url: self
+                    .api_url
+                    .or_else(|| from_env("GIGS_API_URL"))
+                    .unwrap_or_else(|| DEFAULT_API_URL.to_owned()),
                 project,
                 token,
                 allow_insecure_http: self.allow_insecure_http,
@@ -227,6 +242,7 @@ impl RunArgs {
             user: self.user,
             dry_run: self.dry_run,
             resume: self.resume,
+            force: self.force,
             concurrency: usize::from(self.concurrency),
             rate: self.rate,
             max_retries: self.max_retries,
@@ -256,6 +272,14 @@ impl From<ResolveArg> for simboard::snapshot::Resolve {
             ResolveArg::Search => simboard::snapshot::Resolve::Search,
         }
     }
+}
+
+/// The Gigs API, when neither --api-url nor GIGS_API_URL says otherwise.
+const DEFAULT_API_URL: &str = "https://api.gigs.com";
+
+/// A setting from the environment; unset and empty are the same.
+fn from_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 #[derive(Debug, Args)]

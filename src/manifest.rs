@@ -42,7 +42,7 @@ pub const HEADER_SEARCH_ROWS: usize = 10;
 
 /// The header names (compared after [`header_key`]) taken to mean "the ICCID",
 /// best first. Any other header that contains `iccid` comes next.
-const ICCID_ALIASES: &[&str] = &[
+pub const ICCID_ALIASES: &[&str] = &[
     "iccid",
     "simiccid",
     "iccidnumber",
@@ -806,6 +806,35 @@ impl Manifest {
         Ok(filled)
     }
 
+    /// Like [`Manifest::read_chunk`], but stops too once the rows read hold
+    /// `max_bytes` of cells, so that a chunk of wide rows stays small: memory
+    /// does not grow with row width. Returns how many rows were read, and
+    /// whether the file has ended. Rows beyond them are dropped, so that a
+    /// chunk of wide rows does not stay allocated behind a chunk of narrow ones.
+    pub fn read_chunk_within(
+        &mut self,
+        rows: &mut Vec<Row>,
+        max: usize,
+        max_bytes: usize,
+    ) -> Result<(usize, bool), ManifestError> {
+        rows.truncate(max);
+        let (mut filled, mut bytes) = (0, 0usize);
+        while filled < max && bytes < max_bytes {
+            if filled == rows.len() {
+                rows.push(Row::default());
+            }
+            if !self.next_row(&mut rows[filled])? {
+                return Ok((filled, true));
+            }
+            bytes += rows[filled].bytes.len();
+            filled += 1;
+        }
+        if bytes >= max_bytes {
+            rows.truncate(filled);
+        }
+        Ok((filled, false))
+    }
+
     /// The rows that are left, one allocation each. For the hot path, see
     /// [`Manifest::read_chunk`].
     pub fn rows(mut self) -> impl Iterator<Item = Result<Row, ManifestError>> {
@@ -868,6 +897,24 @@ impl Manifest {
             let wanted = header_key(name);
             self.headers.iter().position(|h| header_key(h) == wanted)
         })
+    }
+
+    /// Every column whose header matches one of `names` (as [`Manifest::column`]
+    /// compares them), in file order: more than one means two columns say
+    /// the same thing, and the reader cannot tell which one is meant.
+    pub fn columns_named(&self, names: &[&str]) -> Vec<usize> {
+        if !self.has_header {
+            return Vec::new();
+        }
+        let wanted: Vec<String> = names.iter().map(|n| header_key(n)).collect();
+        (0..self.headers.len())
+            .filter(|&i| wanted.contains(&header_key(&self.headers[i])))
+            .collect()
+    }
+
+    /// The header of a column, as the file gives it.
+    pub fn header(&self, column: usize) -> &str {
+        self.headers.get(column).map_or("", String::as_str)
     }
 
     /// The file's size in bytes, when known (for progress).
@@ -1321,6 +1368,31 @@ mod tests {
             .map(|(l, _)| l)
             .collect();
         assert_eq!(lines, [2, 4]);
+    }
+
+    #[test]
+    fn a_chunk_of_wide_rows_stops_at_its_byte_budget() {
+        let wide = "x".repeat(1000);
+        let text: String = std::iter::once("iccid,note\n".to_owned())
+            .chain((0..10).map(|i| format!("8988{i},{wide}\n")))
+            .collect();
+        let mut m = Manifest::from_reader(
+            Path::new("m.csv"),
+            Box::new(std::io::Cursor::new(text.into_bytes())),
+            0,
+            &ManifestOptions::default(),
+        )
+        .unwrap();
+        let mut rows = Vec::new();
+        let mut sizes = Vec::new();
+        loop {
+            let (n, ended) = m.read_chunk_within(&mut rows, 100, 2500).unwrap();
+            sizes.push(n);
+            if ended {
+                break;
+            }
+        }
+        assert_eq!(sizes, [3, 3, 3, 1], "three rows pass 2,500 bytes");
     }
 
     #[test]

@@ -440,6 +440,16 @@ impl<T: Clone> OnceMap<T> {
         }
         answer
     }
+
+    /// Keeps `value` for `key`, over what was kept: a create has just
+    /// changed the answer.
+    fn put(&self, key: &str, value: T) {
+        let cell = {
+            let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(cells.entry(key.to_owned()).or_default())
+        };
+        *cell.lock().unwrap_or_else(|e| e.into_inner()) = Some(Ok(value));
+    }
 }
 
 /// A success, or a failure that another try would not change (not found, a
@@ -540,6 +550,8 @@ impl Onboarder {
             UserPick::Known(user) => user,
             UserPick::New { email } => {
                 let user = self.create_user(&email, row)?;
+                // Later rows with this email find the user without asking.
+                self.searched.put(&email_key(&email), Some(user.clone()));
                 // Another row, or someone else, may have made this user
                 // first, without what the plan requires.
                 if let Some(failure) = unmet(&plan, row, &Holder::Existing(&user)) {
@@ -634,6 +646,9 @@ impl Onboarder {
             Some(named) => named.clone(),
             None => match self.pair_plan(row, sim) {
                 Ok(plan) => plan.id,
+                // A transient failure decides nothing: the row is an
+                // `api_error`, run again by --resume, never `sim_in_use`.
+                Err(Step::Fail(Failure::Api(err))) => return Err(Step::Fail(Failure::Api(err))),
                 Err(Step::Fail(_)) => return Ok(false),
                 Err(stop) => return Err(stop),
             },
@@ -641,10 +656,35 @@ impl Onboarder {
         if plan_id != sub.plan_id() {
             return Ok(false);
         }
+        let by_email = row.user.is_none();
         match self.pick_user(row) {
-            Ok(UserPick::Known(user)) => Ok(user.id == sub.user_id()),
-            Ok(UserPick::New { .. }) | Err(Step::Fail(_)) => Ok(false),
+            Ok(UserPick::Known(user)) if user.id == sub.user_id() => Ok(true),
+            Ok(UserPick::Known(_)) if !by_email => Ok(false),
+            // What this run knows of the email (nobody has it, or another
+            // user) says otherwise than the subscription: another run may
+            // have created the user since. Look again, now.
+            Ok(UserPick::Known(_)) | Ok(UserPick::New { .. }) => {
+                let Some(email) = &row.email else {
+                    return Ok(false);
+                };
+                self.fresh_look(email, sub)
+            }
+            Err(Step::Fail(Failure::Api(err))) => Err(Step::Fail(Failure::Api(err))),
+            Err(Step::Fail(_)) => Ok(false),
             Err(stop) => Err(stop),
+        }
+    }
+
+    /// Searches `email` afresh: true when its user holds `sub`. What is
+    /// found is kept for the rows after.
+    fn fresh_look(&self, email: &str, sub: &Subscription) -> Result<bool, Step> {
+        match self.find_email(email)? {
+            Some(user) => {
+                let wanted = user.id == sub.user_id();
+                self.searched.put(&email_key(email), Some(user));
+                Ok(wanted)
+            }
+            None => Ok(false),
         }
     }
 
@@ -777,7 +817,9 @@ impl Onboarder {
     }
 
     /// The user with this email, searched once per run per email (compared
-    /// case-insensitively).
+    /// case-insensitively). "Nobody has it" is a guess that can go stale (a
+    /// create, this run's or another's, changes it): this run's creates
+    /// replace it, and no outcome is decided on it alone (see [`Self::wants`]).
     fn search_email(&self, email: &str) -> Result<Option<User>, Step> {
         self.searched.get_or_init(&email_key(email), || {
             if let Some(snapshot) = &self.snapshot {
@@ -1237,6 +1279,16 @@ mod tests {
             map.get_or_init("usr_x", || Ok(1)).is_err(),
             "not found is kept"
         );
+    }
+
+    #[test]
+    fn a_create_replaces_what_was_kept() {
+        let map: OnceMap<Option<User>> = OnceMap::new();
+        let user: User = serde_json::from_str(r#"{"id":"usr_1","email":"a@x"}"#).unwrap();
+        assert!(matches!(map.get_or_init("a@x", || Ok(None)), Ok(None)));
+        map.put("a@x", Some(user));
+        let found = map.get_or_init("a@x", || Ok(None));
+        assert_eq!(found.ok().flatten().map(|u| u.id), Some("usr_1".into()));
     }
 
     #[test]

@@ -144,6 +144,24 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
     }
 }
 
+/// A fingerprint of the cells a result row carries from its manifest row,
+/// with their headers: equal for equal cells, whether taken from the
+/// manifest or read back from a result file (both are encoded as the result
+/// file writes them, neutralised). `scratch` is reused between rows.
+pub fn fingerprint<'a>(
+    headers: impl IntoIterator<Item = &'a [u8]>,
+    cells: impl IntoIterator<Item = &'a [u8]>,
+    scratch: &mut Vec<u8>,
+) -> u64 {
+    use std::hash::Hasher;
+    scratch.clear();
+    end_row(scratch, headers);
+    end_row(scratch, cells);
+    let mut hasher = std::hash::DefaultHasher::new();
+    hasher.write(scratch);
+    hasher.finish()
+}
+
 /// Appends one CSV row to `buf`: the line number, the eight other fixed
 /// columns, then the extra columns. Every cell is neutralised, and quoted only
 /// when it must be.
@@ -468,6 +486,24 @@ pub fn read_results(path: &Path) -> io::Result<(Vec<String>, Vec<ResultRow>)> {
     let mut rows = Vec::new();
     let end = read_results_each(path, |row| rows.push(row))?;
     Ok((end.extra_headers, rows))
+}
+
+/// The extra headers of a result CSV (after [`COLUMNS`]); none for an empty
+/// file. Reads only the header row.
+pub fn read_extra_headers(path: &Path) -> io::Result<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(File::open(path)?);
+    let mut record = csv::StringRecord::new();
+    if !reader.read_record(&mut record).map_err(csv_to_io)? {
+        return Ok(Vec::new());
+    }
+    Ok(record
+        .iter()
+        .skip(COLUMNS.len())
+        .map(str::to_owned)
+        .collect())
 }
 
 /// What [`read_results_each`] found besides the rows.

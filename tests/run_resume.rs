@@ -205,6 +205,16 @@ fn ctrl_c_finishes_rows_in_flight_and_says_how_to_resume() {
         "no row was lost in flight"
     );
 
+    // A plain re-run does not throw the partial results away.
+    let before = std::fs::read_to_string(world.path("r.csv")).unwrap();
+    let plain = world.run(&["m.csv", "-o", "r.csv", "--user", &user]);
+    assert_eq!(plain.status.code(), Some(2), "{}", stderr(&plain));
+    assert!(stderr(&plain).contains("--resume"), "{}", stderr(&plain));
+    assert_eq!(
+        std::fs::read_to_string(world.path("r.csv")).unwrap(),
+        before
+    );
+
     let out = world.run(&["m.csv", "-o", "r.csv", "--user", &user, "--resume"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(results(&world.path("r.csv")).len(), 60);

@@ -17,21 +17,33 @@
 //! such anchor: `answered / elapsed` since the start also counts the `B` tokens
 //! the bucket began with, so it overestimates `r`, by `B/T`.
 //!
-//! So: at the first 429, pace at 90% of that overestimate; it is wrong, but it
-//! ends the unpaced burst and the next 429 comes soon. At every later 429, pace
-//! at 95% of the anchored estimate. Then probe upward by 0.5% of the learnt
-//! rate per second, so that a limit that was underestimated or has grown is
-//! found again.
+//! That overestimate can be absurd: a bucket emptied by an unpaced start in
+//! 30 ms reads as 40 answers / 0.03 s = 1,300/s against a limit of 40/s.
+//! Paced at that, the workers go out together again the moment the pause
+//! ends, the bucket (full again after a pause of a second) empties at once,
+//! and every request in flight is refused: a second burst of refusals as
+//! large as the first. So the first 429 counts the pause too: the answers are
+//! spread over the time until the server takes requests again,
+//! `answered / (T + Retry-After)`, which for the usual bucket of about one
+//! second's worth of requests is close to `r`; pace at 95% of that. As it may
+//! also be an underestimate (a bucket much smaller than a second's worth), the
+//! pace then doubles every 2 s (`FIRST_DOUBLING`) towards the overestimate
+//! until a second 429 gives the anchored estimate (a storm, see below, turns
+//! this slow climb into the quick one). At every later 429, pace at
+//! 95% of the anchored estimate. Then probe upward by 0.5% of the learnt rate
+//! per second, so that a limit that was underestimated or has grown is found
+//! again.
 //!
 //! The cost, with the benchmark's numbers (r = 100/s, 8 workers, 30 ms of
 //! latency, so about 250 requests/s unpaced, and `B` around 100): the first
-//! 429 comes after `B / (250 - r)` ≈ 0.7 s; the second, paced at ~225/s, after
-//! `B / (225 - r)` ≈ 0.8 s, and from then on the pace is 95/s. Each 429 costs a
-//! whole second of `Retry-After`, so two of them are about 2 s out of a
-//! 12 s run, and about 16 refused requests (those in flight at each 429) out of
-//! ~1,200. Probing at 0.5%/s crosses `r` again only after ~10 s, and then
-//! needs `sqrt(2·B/(0.005·r))` ≈ 20 s more to empty a bucket of 100, so a long
-//! run sees one 429 about every half minute: a 3% loss.
+//! 429 comes after `B / (250 - r)` ≈ 0.7 s, with ~167 answers: the pace is
+//! `0.95 · 167 / 1.7` ≈ 95/s. Climbing from there, the bucket empties again
+//! some 2 s later at about twice `r`, and from then on the pace is the
+//! anchored 95/s. Each 429 costs a whole second of `Retry-After`, and each
+//! refuses the requests in flight (at most one per worker). Probing at 0.5%/s
+//! crosses `r` again only after ~10 s, and then needs `sqrt(2·B/(0.005·r))`
+//! ≈ 20 s more to empty a bucket of 100, so a long run sees one 429 about
+//! every half minute: a 3% loss.
 //!
 //! # Storms, and coming back from them
 //!
@@ -71,6 +83,9 @@ pub const MIN_RATE: f64 = 0.5;
 const MIN_SAMPLE: f64 = 16.0;
 /// Below the ceiling, the pace doubles in this time.
 const RECOVERY_DOUBLING: f64 = 0.5;
+/// After the first 429, before any rate was measured between two 429s, the
+/// pace doubles in this time towards the first, optimistic estimate.
+const FIRST_DOUBLING: f64 = 2.0;
 /// A pause longer than this is announced on stderr, even without `-v`.
 pub const ANNOUNCE_WAIT: Duration = Duration::from_secs(10);
 
@@ -101,14 +116,32 @@ struct State {
     /// The learnt rate and when it was set (the probe grows from there).
     learnt: Option<(f64, Instant)>,
     /// The last rate measured from answers: what a storm's halvings climb
-    /// back to quickly.
-    ceiling: Option<f64>,
+    /// back to quickly. Before a rate was measured between two 429s, the
+    /// first estimate, climbed to slowly.
+    ceiling: Option<Ceiling>,
     /// Requests answered with anything but 429, i.e. tokens the server spent.
     answered: u64,
     /// The first request; the origin of the unanchored estimate.
     started: Option<Instant>,
     /// `(when, answered)` at the latest 429: the anchor of the next estimate.
     anchor: Option<(Instant, u64)>,
+}
+
+/// What a pace below it climbs back to, doubling every `doubling` seconds.
+#[derive(Clone, Copy, Debug)]
+struct Ceiling {
+    rate: f64,
+    doubling: f64,
+}
+
+impl Ceiling {
+    /// A rate measured from the answers between two 429s.
+    fn measured(rate: f64) -> Self {
+        Ceiling {
+            rate,
+            doubling: RECOVERY_DOUBLING,
+        }
+    }
 }
 
 impl Pacer {
@@ -217,9 +250,9 @@ impl Pacer {
             return announce;
         }
         s.burst_began = Some(now);
-        let (since, before, factor) = match s.anchor {
-            Some((at, answered)) => (at, answered, 0.95),
-            None => (s.started.unwrap_or(now), 0, 0.90),
+        let (since, before) = match s.anchor {
+            Some((at, answered)) => (at, answered),
+            None => (s.started.unwrap_or(now), 0),
         };
         let secs = now.saturating_duration_since(since).as_secs_f64();
         let answered = (s.answered - before) as f64;
@@ -227,15 +260,30 @@ impl Pacer {
         // routes during a storm, not a measure of the limit.
         let measured = answered >= MIN_SAMPLE || (s.learnt.is_none() && answered > 0.0);
         if secs > 0.0 && measured {
-            let rate = (factor * answered / secs).max(MIN_RATE);
             // The pause is part of the next interval, so the probe starts
             // when it ends.
-            s.learnt = Some((rate, s.paused_until));
-            s.ceiling = Some(rate);
+            if s.anchor.is_some() {
+                let rate = (0.95 * answered / secs).max(MIN_RATE);
+                s.learnt = Some((rate, s.paused_until));
+                s.ceiling = Some(Ceiling::measured(rate));
+            } else {
+                let spread = secs + wait.as_secs_f64();
+                let rate = (0.95 * answered / spread).max(MIN_RATE);
+                s.learnt = Some((rate, s.paused_until));
+                s.ceiling = Some(Ceiling {
+                    rate: (0.9 * answered / secs).max(rate),
+                    doubling: FIRST_DOUBLING,
+                });
+            }
         } else if let Some((rate, since)) = s.learnt {
             // A storm: halve what the pace had reached, not what it began at.
             let reached = probe(rate, s.ceiling, now.saturating_duration_since(since));
             s.learnt = Some(((reached / 2.0).max(MIN_RATE), s.paused_until));
+            // The slow climb is for the first estimate alone; from a storm's
+            // halvings the pace comes back quickly, whatever the ceiling.
+            if let Some(ceiling) = &mut s.ceiling {
+                ceiling.doubling = RECOVERY_DOUBLING;
+            }
         }
         s.anchor = Some((now, s.answered));
         announce
@@ -248,16 +296,19 @@ impl Pacer {
     }
 }
 
-/// The pace `elapsed` after a rate was set: doubling every
-/// [`RECOVERY_DOUBLING`] up to the ceiling, and beyond it (or without one)
-/// growing by [`PROBE_PER_SECOND`].
-fn probe(rate: f64, ceiling: Option<f64>, elapsed: Duration) -> f64 {
+/// The pace `elapsed` after a rate was set: doubling (every
+/// [`RECOVERY_DOUBLING`], or [`FIRST_DOUBLING`] before any measure) up to
+/// the ceiling, and beyond it (or without one) growing by [`PROBE_PER_SECOND`].
+fn probe(rate: f64, ceiling: Option<Ceiling>, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
     match ceiling {
-        Some(ceiling) if ceiling > rate && rate > 0.0 => {
-            let climb = RECOVERY_DOUBLING * (ceiling / rate).log2();
+        Some(Ceiling {
+            rate: ceiling,
+            doubling,
+        }) if ceiling > rate && rate > 0.0 => {
+            let climb = doubling * (ceiling / rate).log2();
             if secs < climb {
-                rate * 2f64.powf(secs / RECOVERY_DOUBLING)
+                rate * 2f64.powf(secs / doubling)
             } else {
                 ceiling * (1.0 + PROBE_PER_SECOND * (secs - climb))
             }
@@ -494,6 +545,50 @@ mod tests {
         assert!(floor <= 1.0, "the storm slowed the pace: {floor}");
         assert!(at(10.0).unwrap() >= 0.9 * before, "{:?}", at(10.0));
         assert!(at(1000.0).unwrap() > before, "then it probes above");
+    }
+
+    #[test]
+    fn the_first_estimate_counts_the_pause_and_climbs_slowly() {
+        let pacer = Pacer::new(None);
+        let t0 = Instant::now();
+        pacer.lock().started = Some(t0);
+        // An unpaced start empties a bucket of 40 (refilled at 40/s) in 30 ms.
+        pacer.lock().answered += 41;
+        let refused = t0 + Duration::from_millis(30);
+        pacer.refused_at(refused, refused, Duration::from_secs(1));
+        let resumed = refused + Duration::from_secs(1);
+        let at = |secs: f64| {
+            let s = pacer.lock();
+            pacer
+                .rate_at(&s, resumed + Duration::from_secs_f64(secs))
+                .unwrap()
+        };
+        // 41 answers over the 1.03 s until the server takes requests again.
+        assert!((at(0.0) - 0.95 * 41.0 / 1.03).abs() < 0.1, "{}", at(0.0));
+        assert!(at(1.0) < 2.0 * 40.0, "no second unpaced burst: {}", at(1.0));
+        // Should the bucket be much smaller than a second's worth, the pace
+        // climbs out of the underestimate, towards 41 / 0.03 s.
+        assert!(at(4.0) > 3.9 * at(0.0), "{}", at(4.0));
+        assert!(at(60.0) >= 0.9 * 41.0 / 0.03, "{}", at(60.0));
+    }
+
+    #[test]
+    fn a_storm_right_after_the_first_estimate_is_climbed_out_of_quickly() {
+        let pacer = Pacer::new(None);
+        let t0 = Instant::now();
+        pacer.lock().started = Some(t0);
+        pacer.lock().answered += 45;
+        let first = t0 + Duration::from_millis(100);
+        pacer.refused_at(first, first, Duration::from_secs(1));
+        let estimate = pacer.rate_at(&pacer.lock(), first).unwrap();
+        let mut last = first;
+        for i in 1..=19 {
+            last = first + Duration::from_millis(1010 * i);
+            pacer.refused_at(last, last, Duration::from_secs(1));
+        }
+        // Back above the first estimate within 10 s of the storm's last 429.
+        let after = pacer.rate_at(&pacer.lock(), last + Duration::from_secs(10));
+        assert!(after.unwrap() >= estimate, "{after:?} vs {estimate}");
     }
 
     #[test]

@@ -3,6 +3,15 @@
 //! journal wins), and every row that finished for good is kept; the rest run
 //! again. They are checked against the manifest by the pre-pass, before any
 //! file is touched, and again as the feeder passes them on.
+//!
+//! A row is kept only while its manifest row is unchanged: its ICCID cell and
+//! every cell the result carries (compared by a [`results::fingerprint`] of
+//! cells and headers), and only while it is still valid. Invalid rows are
+//! never kept: validating costs no request, and a duplicate is judged again
+//! against the manifest as it is now. A changed row runs again, as a fresh
+//! row would. Withheld secret columns are in no result file, so they cannot
+//! be compared; no digest of them is stored either (a PIN's digest is
+//! as good as the PIN), and onboarding never sends them.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,6 +35,32 @@ pub(super) struct Kept {
     /// columns and the line end. Handed to the sink: the whole encoded row,
     /// with the manifest's extra columns.
     pub(super) encoded: Vec<u8>,
+    /// The [`results::fingerprint`] of the cells the previous row carried.
+    pub(super) fingerprint: u64,
+}
+
+/// How a kept row compares with the manifest row of its line now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Holds {
+    /// Unchanged and still valid: kept.
+    Same,
+    /// Some cell changed, or the row is no longer valid: it runs again.
+    Changed,
+    /// Another ICCID: changed too, but many of these mean another manifest.
+    OtherIccid,
+}
+
+/// Compares a kept row with the manifest row now at its line: its ICCID
+/// cell, whether it is valid, and the fingerprint of its other cells.
+pub(super) fn judge(previous: &Kept, iccid_cell: &str, valid: bool, fingerprint: u64) -> Holds {
+    // The file holds the cell as written: neutralised (`-` became `'-`).
+    if *previous.iccid != *results::neutralise(iccid_cell) {
+        Holds::OtherIccid
+    } else if !valid || previous.fingerprint != fingerprint {
+        Holds::Changed
+    } else {
+        Holds::Same
+    }
 }
 
 /// The rows `--resume` keeps, by line; none without `--resume`.
@@ -55,17 +90,25 @@ fn load_previous(output: &Output, journal: Option<&Path>) -> Result<HashMap<u64,
         return Ok(kept);
     };
     let mut found = false;
-    let mut buf = Vec::new();
+    let (mut buf, mut scratch) = (Vec::new(), Vec::new());
     for path in [Some(results.as_path()), journal].into_iter().flatten() {
         if !path.exists() {
             continue;
         }
         found = true;
+        let cannot =
+            |err| Fatal::before_results(format!("cannot read {} to resume: {err}", path.display()));
+        let headers = results::read_extra_headers(path).map_err(cannot)?;
         results::read_results_each(path, |row| {
-            if !is_final(&row) {
+            if !is_final(&row) || row.outcome == Outcome::Invalid {
                 kept.remove(&row.line);
                 return;
             }
+            let fingerprint = results::fingerprint(
+                headers.iter().map(String::as_bytes),
+                row.extra.iter().map(String::as_bytes),
+                &mut scratch,
+            );
             buf.clear();
             encode(&mut buf, &row, false);
             kept.insert(
@@ -75,12 +118,11 @@ fn load_previous(output: &Output, journal: Option<&Path>) -> Result<HashMap<u64,
                     reason: row.reason.into(),
                     iccid: row.iccid.into(),
                     encoded: buf.clone(),
+                    fingerprint,
                 },
             );
         })
-        .map_err(|err| {
-            Fatal::before_results(format!("cannot read {} to resume: {err}", path.display()))
-        })?;
+        .map_err(cannot)?;
     }
     if !found {
         return Err(Fatal::before_results(format!(
@@ -92,29 +134,20 @@ fn load_previous(output: &Output, journal: Option<&Path>) -> Result<HashMap<u64,
     Ok(kept)
 }
 
-/// Previous results whose row for a line shows another ICCID than the manifest.
+/// Previous results of which most kept rows show another ICCID than the
+/// manifest at their line: the results of another manifest.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the previous results do not match this manifest: line {line} has ICCID {previous} \
-     there and {iccid} here; resume with the same manifest, or choose another -o"
+    "the previous results do not match this manifest: {others} of the {kept} rows they keep \
+     show another ICCID (line {line} has {previous} there and {iccid} here); resume with the \
+     same manifest, choose another -o, or start over with --force"
 )]
 pub(super) struct Mismatch {
-    line: u64,
-    previous: Box<str>,
-    iccid: String,
-}
-
-/// Refuses previous results whose row for this line shows another ICCID.
-pub(super) fn check_kept(previous: &Kept, line: u64, iccid: &str) -> Result<(), Mismatch> {
-    // The file holds the cell as written: neutralised (`-` became `'-`).
-    if *previous.iccid != *results::neutralise(iccid) {
-        return Err(Mismatch {
-            line,
-            previous: previous.iccid.clone(),
-            iccid: iccid.to_owned(),
-        });
-    }
-    Ok(())
+    pub(super) others: u64,
+    pub(super) kept: u64,
+    pub(super) line: u64,
+    pub(super) previous: Box<str>,
+    pub(super) iccid: String,
 }
 
 #[cfg(test)]

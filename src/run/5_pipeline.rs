@@ -57,7 +57,7 @@ pub(super) fn execute(
 ) -> Result<Ended, Fatal> {
     let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
         .map_err(Fatal::before_results)?;
-    let columns = Columns::find(&manifest);
+    let columns = Columns::find(&manifest).map_err(Fatal::before_results)?;
     let notes = manifest.notes();
     let extra_headers: Vec<String> = columns
         .extra

@@ -11,7 +11,7 @@ use crate::results::{self, Outcome, ResultRow};
 use crate::validate::{Checked, CheckedRows};
 
 use super::pipeline::{Body, Finished, Job, Shared, Window};
-use super::resume::{check_kept, Kept, Mismatch};
+use super::resume::{judge, Holds, Kept};
 use super::RunConfig;
 
 /// Why the feeder stopped the run.
@@ -20,8 +20,11 @@ pub(super) enum FeedError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     /// The manifest changed since the pre-pass checked the kept rows.
-    #[error(transparent)]
-    Mismatch(#[from] Mismatch),
+    #[error(
+        "the manifest changed while the run was going (line {0}); run the same command \
+         again with --resume"
+    )]
+    Changed(u64),
 }
 
 /// Where the feeder sends rows.
@@ -44,7 +47,7 @@ pub(super) fn feed(
     to: &Feeder<'_>,
 ) -> Result<(), FeedError> {
     let mut rows = CheckedRows::new(manifest, config.check_digit);
-    let mut seq = 0u64;
+    let (mut seq, mut scratch) = (0u64, Vec::new());
     loop {
         if to.shared.stopped() && kept.is_empty() {
             return Ok(());
@@ -53,7 +56,7 @@ pub(super) fn feed(
             return Ok(());
         };
         for (row, checked) in chunk.iter().zip(checked) {
-            if to.pass_on(row, &checked, columns, &mut kept, &mut seq)? == Fed::Done {
+            if to.pass_on(row, &checked, columns, &mut kept, &mut seq, &mut scratch)? == Fed::Done {
                 return Ok(());
             }
         }
@@ -78,6 +81,7 @@ impl Feeder<'_> {
         columns: &Columns,
         kept: &mut HashMap<u64, Kept>,
         seq: &mut u64,
+        scratch: &mut Vec<u8>,
     ) -> Result<Fed, FeedError> {
         let stopped = self.shared.stopped();
         if stopped && kept.is_empty() {
@@ -85,8 +89,13 @@ impl Feeder<'_> {
         }
         let more = |sent: bool| if sent { Fed::More } else { Fed::Done };
         if let Some(mut previous) = kept.remove(&row.line) {
-            // The pre-pass checked this; the manifest may have changed since.
-            check_kept(&previous, checked.line, checked.iccid())?;
+            // The pre-pass dropped the changed rows; the manifest may have
+            // changed since.
+            let fingerprint = columns.fingerprint(row, scratch);
+            let valid = checked.valid_iccid().is_some();
+            if judge(&previous, checked.iccid(), valid, fingerprint) != Holds::Same {
+                return Err(FeedError::Changed(row.line));
+            }
             let extra = columns.extra.iter().map(|&i| row.get_bytes(i));
             results::end_row(&mut previous.encoded, extra);
             return Ok(more(self.send(seq, Body::Kept(previous))));
@@ -138,19 +147,77 @@ pub(super) struct Columns {
     address: [Option<usize>; 6],
     /// Every column but the ICCID's, carried into the results.
     pub(super) extra: Vec<usize>,
+    /// The headers of `extra`.
+    extra_headers: Vec<String>,
+}
+
+/// Two or more columns that mean the same thing (two `email` columns, or
+/// `email` and `e-mail`): which one a row means cannot be told.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the manifest has {count} columns that mean {meaning}: {headers}; keep one of them \
+     (rename or delete the others)"
+)]
+pub(super) struct SameMeaning {
+    meaning: &'static str,
+    count: usize,
+    headers: String,
 }
 
 impl Columns {
-    pub(super) fn find(manifest: &Manifest) -> Self {
-        Columns {
+    /// Finds the columns `run` reads, refusing any meaning given by two.
+    pub(super) fn find(manifest: &Manifest) -> Result<Self, SameMeaning> {
+        let meanings: [(&'static str, &[&str]); 12] = [
+            ("the ICCID", manifest::ICCID_ALIASES),
+            ("the plan", manifest::PLAN_ALIASES),
+            ("the user", manifest::USER_ALIASES),
+            ("the email", manifest::EMAIL_ALIASES),
+            ("the full name", manifest::FULL_NAME_ALIASES),
+            ("the birthday", manifest::BIRTHDAY_ALIASES),
+            ("address line 1", manifest::ADDRESS_ALIASES[0]),
+            ("address line 2", manifest::ADDRESS_ALIASES[1]),
+            ("the city", manifest::ADDRESS_ALIASES[2]),
+            ("the postal code", manifest::ADDRESS_ALIASES[3]),
+            ("the state", manifest::ADDRESS_ALIASES[4]),
+            ("the country", manifest::ADDRESS_ALIASES[5]),
+        ];
+        for (meaning, aliases) in meanings {
+            let columns = manifest.columns_named(aliases);
+            if columns.len() > 1 {
+                let headers: Vec<String> = columns
+                    .iter()
+                    .map(|&i| format!("{:?} (column {})", manifest.header(i), i + 1))
+                    .collect();
+                return Err(SameMeaning {
+                    meaning,
+                    count: columns.len(),
+                    headers: headers.join(", "),
+                });
+            }
+        }
+        Ok(Columns {
             plan: manifest.column(manifest::PLAN_ALIASES),
             user: manifest.column(manifest::USER_ALIASES),
             email: manifest.column(manifest::EMAIL_ALIASES),
             full_name: manifest.column(manifest::FULL_NAME_ALIASES),
             birthday: manifest.column(manifest::BIRTHDAY_ALIASES),
             address: manifest::ADDRESS_ALIASES.map(|aliases| manifest.column(aliases)),
+            extra_headers: manifest
+                .other_columns()
+                .iter()
+                .map(|&i| manifest.header(i).to_owned())
+                .collect(),
             extra: manifest.other_columns(),
-        }
+        })
+    }
+
+    /// The [`results::fingerprint`] of the cells of `row` that its result carries.
+    pub(super) fn fingerprint(&self, row: &Row, scratch: &mut Vec<u8>) -> u64 {
+        results::fingerprint(
+            self.extra_headers.iter().map(String::as_bytes),
+            self.extra.iter().map(|&i| row.get_bytes(i)),
+            scratch,
+        )
     }
 
     pub(super) fn request(&self, row: &Row, iccid: &str) -> RowRequest {

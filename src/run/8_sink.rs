@@ -5,10 +5,14 @@
 //! `<results>.tmp`, renamed over the result file at the end, when the
 //! journal is removed. Should a kept row not get there, the previous result
 //! file and the journal are left as they were.
+//!
+//! A row that waits for the rows above it waits encoded, and a wide one
+//! waits on disk ([`Spill`]): behind one slow row, thousands of rows of
+//! 100 KB would otherwise be held in memory.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::exit::Fatal;
@@ -25,7 +29,9 @@ pub(super) struct Sink {
     pub(super) ordered: ResultWriter<Box<dyn Write + Send>>,
     pub(super) output: Output,
     /// Rows that arrived before some row above them; bounded by [`Window`].
-    pub(super) waiting: BTreeMap<u64, Body>,
+    pub(super) waiting: BTreeMap<u64, Waiting>,
+    /// Where wide waiting rows wait.
+    pub(super) spill: Spill,
     /// The next `seq` to write.
     pub(super) next: u64,
     pub(super) buf: Vec<u8>,
@@ -76,15 +82,22 @@ impl Sink {
                 ))
             }
         };
-        let ordered = ResultWriter::new(out, extra_headers).map_err(|err| {
-            Fatal::before_results(format!("cannot write the results to {output}: {err}"))
-        })?;
+        let write_error =
+            |err| Fatal::before_results(format!("cannot write the results to {output}: {err}"));
+        let mut ordered = ResultWriter::new(out, extra_headers).map_err(write_error)?;
+        if *output == Output::Stdout {
+            ordered.flush().map_err(write_error)?;
+        }
         Ok(Sink {
             journal,
             journal_path: journal_path.map(Path::to_owned),
             ordered,
             output: output.clone(),
             waiting: BTreeMap::new(),
+            spill: Spill::new(match output {
+                Output::File(path) => path.parent().map(Path::to_owned),
+                Output::Stdout => None,
+            }),
             next: 0,
             buf: Vec::with_capacity(512),
             finished: 0,
@@ -107,10 +120,25 @@ impl Sink {
             Body::Kept(_) => self.finished += 1,
             Body::Skipped => {}
         }
-        self.waiting.insert(finished.seq, finished.body);
-        while let Some(body) = self.waiting.remove(&self.next) {
-            self.write(body)?;
+        if finished.seq == self.next {
+            self.write(finished.body)?;
             self.next += 1;
+        } else {
+            let parked = self.park(finished.body)?;
+            self.waiting.insert(finished.seq, parked);
+        }
+        while let Some(parked) = self.waiting.remove(&self.next) {
+            self.unpark(parked)?;
+            self.next += 1;
+        }
+        if self.waiting.is_empty() {
+            self.spill.clear()?;
+        }
+        if self.output == Output::Stdout {
+            // Row by row, so that a reader that went away (`| head`) is
+            // noticed at once and the run stops handing out rows, instead of
+            // creating subscriptions whose rows would appear nowhere.
+            self.ordered.flush()?;
         }
         Ok(())
     }
@@ -126,6 +154,42 @@ impl Sink {
         }
     }
 
+    /// Encodes a row that must wait; a wide one goes to the spill file.
+    fn park(&mut self, body: Body) -> io::Result<Waiting> {
+        let (bytes, kept) = match body {
+            Body::Fresh(row) => {
+                let mut bytes = Vec::new();
+                encode(&mut bytes, &row, true);
+                (bytes, false)
+            }
+            Body::Kept(kept) => (kept.encoded, true),
+            Body::Skipped => return Ok(Waiting::Skipped),
+        };
+        if bytes.len() < SPILL_FROM {
+            return Ok(Waiting::Encoded { bytes, kept });
+        }
+        let (at, len) = self.spill.put(&bytes)?;
+        Ok(Waiting::Spilled { at, len, kept })
+    }
+
+    /// Writes a row that waited.
+    fn unpark(&mut self, parked: Waiting) -> io::Result<()> {
+        let kept = match parked {
+            Waiting::Skipped => return Ok(()),
+            Waiting::Encoded { bytes, kept } => {
+                self.ordered.write_raw(&bytes)?;
+                kept
+            }
+            Waiting::Spilled { at, len, kept } => {
+                self.spill.get(at, len, &mut self.buf)?;
+                self.ordered.write_raw(&self.buf)?;
+                kept
+            }
+        };
+        self.kept_written += u64::from(kept);
+        Ok(())
+    }
+
     pub(super) fn rows_finished(&self) -> u64 {
         self.finished
     }
@@ -135,8 +199,8 @@ impl Sink {
     /// in place and drops the journal, whose rows are all in it. Otherwise
     /// replacing the previous file would lose rows: both files stay as they are.
     pub(super) fn finish(mut self, kept: u64) -> Result<Finish, FinishError> {
-        for (_, body) in std::mem::take(&mut self.waiting) {
-            self.write(body).map_err(FinishError::Write)?;
+        for (_, parked) in std::mem::take(&mut self.waiting) {
+            self.unpark(parked).map_err(FinishError::Write)?;
         }
         if self.kept_written < kept {
             self.abandon();
@@ -164,6 +228,105 @@ impl Sink {
         drop(ordered);
         if let Output::File(path) = &output {
             let _ = std::fs::remove_file(temp_path(path));
+        }
+    }
+}
+
+/// A waiting row at least this long (encoded) waits on disk.
+const SPILL_FROM: usize = 4 * 1024;
+
+/// A row that waits for the rows above it.
+pub(super) enum Waiting {
+    Skipped,
+    Encoded {
+        bytes: Vec<u8>,
+        kept: bool,
+    },
+    /// In the spill file, at `at`.
+    Spilled {
+        at: u64,
+        len: usize,
+        kept: bool,
+    },
+}
+
+/// A scratch file for wide waiting rows, beside the results (standard
+/// output: in the temp dir), created when first needed and emptied whenever
+/// no row waits. It is removed as soon as it is open (where the system
+/// allows), so that a crash leaves nothing behind.
+pub(super) struct Spill {
+    dir: Option<PathBuf>,
+    file: Option<(File, PathBuf)>,
+    end: u64,
+}
+
+impl Spill {
+    fn new(dir: Option<PathBuf>) -> Self {
+        Spill {
+            dir,
+            file: None,
+            end: 0,
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> io::Result<(u64, usize)> {
+        if self.file.is_none() {
+            let dir = self.dir.clone().unwrap_or_else(std::env::temp_dir);
+            let dir = if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            };
+            static SPILLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = SPILLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = dir.join(format!(".simboard-{}-{n}.spill", std::process::id()));
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)?;
+            let _ = std::fs::remove_file(&path);
+            self.file = Some((file, path));
+        }
+        let Some((file, _)) = &mut self.file else {
+            return Err(io::Error::other("the spill file is not open"));
+        };
+        let at = self.end;
+        file.seek(SeekFrom::Start(at))?;
+        file.write_all(bytes)?;
+        self.end += bytes.len() as u64;
+        Ok((at, bytes.len()))
+    }
+
+    fn get(&mut self, at: u64, len: usize, into: &mut Vec<u8>) -> io::Result<()> {
+        let Some((file, _)) = &mut self.file else {
+            return Err(io::Error::other("the spill file is not open"));
+        };
+        into.clear();
+        into.resize(len, 0);
+        file.seek(SeekFrom::Start(at))?;
+        file.read_exact(into)
+    }
+
+    /// No row waits: the file starts again from nothing.
+    fn clear(&mut self) -> io::Result<()> {
+        if let Some((file, _)) = &mut self.file {
+            if self.end > 0 {
+                file.set_len(0)?;
+                self.end = 0;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        if let Some((file, path)) = self.file.take() {
+            drop(file);
+            // Where an open file cannot be removed, it is removed now.
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -258,6 +421,38 @@ mod tests {
         drop(file);
         let (_, rows) = results::read_results(&path).unwrap();
         assert!(rows.is_empty(), "{rows:?}");
+    }
+
+    #[test]
+    fn wide_rows_that_wait_come_out_in_order_and_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.csv");
+        let output = Output::File(file.clone());
+        let mut sink = Sink::open(&output, None, &["note".to_owned()]).unwrap();
+        let wide = |seq: u64| ResultRow {
+            extra: vec![format!("{seq}{}", "x\"y,".repeat(3000))],
+            ..ResultRow::new(seq + 2, format!("898{seq}"), Outcome::Onboarded)
+        };
+        for seq in [3, 1, 2, 0] {
+            sink.push(Finished {
+                seq,
+                body: Body::Fresh(wide(seq)),
+            })
+            .unwrap();
+            if seq == 2 {
+                assert!(sink.spill.end > 0, "the waiting rows are on disk");
+            }
+        }
+        assert!(matches!(sink.finish(0), Ok(Finish::Replaced)));
+
+        let (_, rows) = results::read_results(&file).unwrap();
+        let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 3, 4, 5]);
+        for (seq, row) in rows.iter().enumerate() {
+            assert_eq!(row.extra, wide(seq as u64).extra);
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no spill file is left: {left:?}");
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! each step is a file of this folder, in order:
 //!
 //! 1. `1_output.rs`: where the results go, and the journal beside them;
+//!    `1_lock.rs`: the lock that allows one run per result file;
 //! 2. `2_resume.rs`: with `--resume`, the rows kept from the previous run;
 //! 3. `3_prepass.rs`: one pass over the manifest before any request (rows
-//!    counted, kept rows checked against it, the sandbox's stock);
+//!    counted, kept rows checked against it and dropped when their manifest
+//!    row changed, the sandbox's stock, the ICCIDs the snapshot looks for);
 //! 4. `4_connect.rs`: the sandbox or the API, the client, the preflight,
 //!    and the snapshot of the project (`--resolve`, [`crate::snapshot`]);
 //! 5. `5_pipeline.rs`: the feeder (`6_feed.rs`) reads the manifest a second
@@ -22,6 +24,8 @@ mod conclude;
 mod connect;
 #[path = "6_feed.rs"]
 mod feed;
+#[path = "1_lock.rs"]
+mod lock;
 #[path = "1_output.rs"]
 mod output;
 #[path = "5_pipeline.rs"]
@@ -78,6 +82,8 @@ pub struct RunConfig {
     pub user: Option<String>,
     pub dry_run: bool,
     pub resume: bool,
+    /// `--force`: start over, replacing the results of an earlier run.
+    pub force: bool,
     pub concurrency: usize,
     pub rate: Option<f64>,
     pub max_retries: u32,
@@ -98,8 +104,8 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
     let started = Instant::now();
     let files = output::Files::settle(config)?;
-    let kept = resume::load(config, &files)?;
-    let mut manifest = prepass::read(config, &kept)?;
+    let mut kept = resume::load(config, &files)?;
+    let mut manifest = prepass::read(config, &mut kept)?;
     let bar = progress::rows(0, config.quiet);
     let mut connection = connect::open(config, manifest.stock, &bar)?;
     // The ICCIDs wanted are dropped once the project is read.

@@ -26,7 +26,7 @@ use crate::summary::Summary;
 mod block;
 mod rows;
 
-pub use rows::{CheckedRows, CHUNK_ROWS};
+pub use rows::{CheckedRows, CHUNK_BYTES, CHUNK_ROWS};
 
 use block::Piece;
 

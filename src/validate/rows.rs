@@ -13,11 +13,15 @@ use super::{Checked, Validator};
 /// small enough that memory does not grow with the file.
 pub const CHUNK_ROWS: usize = 8 * 1024;
 
+/// Bytes of cells read per step at most: rows of 100 KB make chunks of a few
+/// dozen rows, not of 800 MB.
+pub const CHUNK_BYTES: usize = 8 << 20;
+
 /// Rows of a manifest beside their verdicts, in order.
 pub type Chunk<'a> = (&'a [Row], Vec<Checked>);
 
 /// A manifest read as checked rows: each [`CheckedRows::next_chunk`] reads up
-/// to [`CHUNK_ROWS`] rows and checks them (duplicates across chunks too).
+/// to [`CHUNK_ROWS`] rows (and [`CHUNK_BYTES`]) and checks them (duplicates across chunks too).
 pub struct CheckedRows<'m> {
     manifest: &'m mut Manifest,
     validator: Validator,
@@ -42,8 +46,10 @@ impl<'m> CheckedRows<'m> {
         if self.done {
             return Ok(None);
         }
-        let n = self.manifest.read_chunk(&mut self.rows, CHUNK_ROWS)?;
-        self.done = n < CHUNK_ROWS;
+        let (n, ended) =
+            self.manifest
+                .read_chunk_within(&mut self.rows, CHUNK_ROWS, CHUNK_BYTES)?;
+        self.done = ended;
         if n == 0 {
             return Ok(None);
         }
