@@ -589,17 +589,19 @@ impl Onboarder {
         Ok(sim)
     }
 
-    /// The SIM's live subscriptions before a create: from the snapshot when
-    /// it holds them, else looked up. (After a create fails they are always
-    /// looked up: the snapshot may be older than what refused it.)
+    /// The SIM's live subscriptions before a create: none when the snapshot
+    /// says so (a create settles any taken since: `simAlreadyUsed`), else
+    /// looked up. A SIM the snapshot shows held is looked up afresh too, so
+    /// that nothing stale decides its row (`already_onboarded`, `sim_in_use`).
+    /// (After a create fails they are always looked up.)
     fn subscriptions_before(&self, sim: &Sim) -> Result<Vec<Subscription>, Step> {
         match self
             .snapshot
             .as_ref()
             .and_then(|s| s.live_subscriptions(sim))
         {
-            Some(subs) => Ok(subs),
-            None => self.live_subscriptions(sim),
+            Some(subs) if subs.is_empty() => Ok(subs),
+            _ => self.live_subscriptions(sim),
         }
     }
 

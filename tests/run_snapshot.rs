@@ -332,3 +332,30 @@ fn auto_pays_for_one_page_of_users_per_email_and_searches_the_rest() {
     assert_eq!(count("snapshot"), (5, 0), "every page, no search");
     assert_eq!(count("search"), (0, 1));
 }
+
+#[test]
+fn a_sim_the_snapshot_shows_held_is_looked_up_again_before_its_row_is_judged() {
+    let sims = iccid_batch(50, 3);
+    let world = World::with_stock(&sims);
+    let plan = world.plan_where("plain p4 pSIM plan", plain_p4_psim);
+    let ours = world.user("ours@x.example");
+    let theirs = world.user("theirs@x.example");
+    let other = world.subscribe(&plan, &world.sim_id(&sims[0]), &theirs);
+    world.write("m.csv", &manifest("iccid", &sims));
+
+    let (lines, _) = run_in(
+        &world,
+        "snapshot",
+        "r.csv",
+        &["--dry-run", "--user", &ours, "--plan", &plan],
+    );
+
+    assert!(failed(&lines, 2, "sim_in_use").contains(&other));
+    assert_eq!(line(&lines, 3).outcome, "would_onboard");
+    assert_eq!(line(&lines, 4).outcome, "would_onboard");
+    // One page of live subscriptions, then the held SIM's own lookup.
+    assert_eq!(
+        route_count(&world, "GET /projects/{project}/subscriptions"),
+        2
+    );
+}
