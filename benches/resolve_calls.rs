@@ -194,8 +194,16 @@ fn measure(scenario: &Scenario, mode: &str, dir: &Path) -> Measured {
     std::fs::write(&manifest, text).unwrap();
     let before = requests(&http, &emulator);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_simboard"));
+    // A result file of its own: a run refuses to replace one that records
+    // onboarded rows of another.
+    let results = tempfile::Builder::new()
+        .suffix(".csv")
+        .tempfile_in(dir)
+        .unwrap()
+        .into_temp_path();
+    std::fs::remove_file(&results).unwrap();
     cmd.args(["run", manifest.to_str().unwrap(), "-o"])
-        .arg(dir.join("r.csv"))
+        .arg(&results)
         .args(["--api-url", emulator.url(), "--project", emulator.project()])
         .args(["--resolve", mode, "--quiet"])
         .env("GIGS_TOKEN", emulator.token());
@@ -205,6 +213,9 @@ fn measure(scenario: &Scenario, mode: &str, dir: &Path) -> Measured {
     let started = Instant::now();
     let out = cmd.output().expect("simboard runs");
     let wall = started.elapsed();
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    }
     Measured {
         requests: requests(&http, &emulator) - before,
         wall,
