@@ -24,7 +24,7 @@ fn secret_key(header: &str) -> String {
 }
 
 /// True when a column named `header` holds SIM secrets: its name is one of
-/// [`SECRET_NAMES`], maybe with a number after it (`PIN1`, `Ki`, `adm_1`), or
+/// `SECRET_NAMES`, maybe with a number after it (`PIN1`, `Ki`, `adm_1`), or
 /// starts with one followed by something other than a letter (`Ki (hex)`,
 /// `PUK 1`, `OPc_hex`). `Kind` or `Pinout` are not secrets.
 pub fn is_secret(header: &str) -> bool {

@@ -178,7 +178,7 @@ pub enum Error {
     /// a backoff): it gave up, and the row is left for `--resume`.
     #[error("{method} {path}: given up, the run was interrupted")]
     Interrupted { method: Method, path: String },
-    /// An answer the Gigs API does not give (see [`Reply::Protocol`]), after
+    /// An answer the Gigs API does not give (see `Reply::Protocol`), after
     /// every retry. It may follow a create that was made.
     #[error(
         "{method} {path}: protocol error: HTTP {status} with {message} (after {attempts} attempts)"
