@@ -60,7 +60,7 @@
 //! behind it and so sets a new, lower ceiling.
 //!
 //! A measurement needs a sample: between two 429s, fewer than
-//! [`MIN_SAMPLE`] answers (those in flight, or to other routes while a storm
+//! `MIN_SAMPLE` answers (those in flight, or to other routes while a storm
 //! refuses one) are not a rate but part of the storm, which halves the pace
 //! and leaves the ceiling alone. Taken as a rate, counted over the storm's
 //! pauses, they once set the ceiling near the floor, and a run went on at
