@@ -176,6 +176,14 @@ pub struct RunArgs {
     /// feature that can fail requests in projects not enrolled in it).
     #[arg(long)]
     pub idempotency_keys: bool,
+    /// How rows find their SIM, its subscriptions and their user. `snapshot`
+    /// reads the project's SIMs, live subscriptions and (when rows name
+    /// emails) users once, 200 per call, then resolves every row in memory;
+    /// `search` looks each row up on its own; `auto` reads each listing
+    /// only while it costs no more than the lookups it saves (never more
+    /// than twice the calls of the cheaper way).
+    #[arg(long, value_enum, default_value_t = ResolveArg::Auto)]
+    pub resolve: ResolveArg,
     /// Run against an in-process emulator stocked with the manifest's valid
     /// ICCIDs: no token, no network.
     #[arg(long, conflicts_with_all = ["api_url", "project", "allow_insecure_http"])]
@@ -240,10 +248,29 @@ impl RunArgs {
             max_retries: self.max_retries,
             max_wait: self.max_wait,
             idempotency_keys: self.idempotency_keys,
+            resolve: self.resolve.into(),
             target,
             verbose: self.verbose,
             manifest: self.manifest.manifest,
         })
+    }
+}
+
+/// `--resolve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResolveArg {
+    Auto,
+    Snapshot,
+    Search,
+}
+
+impl From<ResolveArg> for simboard::snapshot::Resolve {
+    fn from(arg: ResolveArg) -> Self {
+        match arg {
+            ResolveArg::Auto => simboard::snapshot::Resolve::Auto,
+            ResolveArg::Snapshot => simboard::snapshot::Resolve::Snapshot,
+            ResolveArg::Search => simboard::snapshot::Resolve::Search,
+        }
     }
 }
 

@@ -19,10 +19,13 @@
 //!    `pace.rs`, `token.rs`, `types.rs`), and [`onboard`] (`src/onboard.rs`)
 //!    takes one valid row through resolve the SIM → pair a plan → pair a
 //!    user → its address → subscribe (`src/onboard/` holds the plan
-//!    requirements and the user's addresses);
+//!    requirements and the user's addresses); [`snapshot`]
+//!    (`src/snapshot/`) reads the project's SIMs, live subscriptions and
+//!    users 200 per call before the first row (`--resolve`), so that rows
+//!    resolve from memory instead of one lookup each;
 //! 4. [`run`] (`src/run/`, one step per file, in order) drives many rows at
 //!    once: settle the output and journal, the rows kept by `--resume`, one
-//!    pre-pass over the manifest, the connection and preflight; then the
+//!    pre-pass over the manifest, the connection, preflight and snapshot; then the
 //!    feeder → workers → sink pipeline; then the conclusion;
 //! 5. **results**: [`results`] (`src/results.rs`) writes the result CSV, one
 //!    row per manifest row, and [`summary`] the closing summary; [`exit`]
@@ -47,6 +50,7 @@ mod records;
 pub mod results;
 pub mod run;
 pub mod secrets;
+pub mod snapshot;
 pub mod summary;
 pub mod validate;
 pub mod vendor;

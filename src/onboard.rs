@@ -37,6 +37,7 @@ use crate::gigs::client::NextTry;
 use crate::gigs::types::{Address, NewSubscription, NewUser, Plan, Sim, Subscription, User};
 use crate::gigs::{Client, Error};
 use crate::results::Outcome;
+use crate::snapshot::Snapshot;
 use address::Addresses;
 use requirements::{asks_of_user, unmet, Holder};
 
@@ -472,6 +473,8 @@ pub struct Onboarder {
     searched: OnceMap<Option<User>>,
     created: OnceMap<User>,
     addresses: Addresses,
+    /// The project read before the first row (`--resolve`), if it was.
+    snapshot: Option<Arc<Snapshot>>,
 }
 
 /// The user a row goes to.
@@ -494,7 +497,14 @@ impl Onboarder {
             searched: OnceMap::new(),
             created: OnceMap::new(),
             addresses: Addresses::new(),
+            snapshot: None,
         }
+    }
+
+    /// Rows are resolved from `snapshot` where it has the answer.
+    pub fn with_snapshot(mut self, snapshot: Option<Arc<Snapshot>>) -> Self {
+        self.snapshot = snapshot;
+        self
     }
 
     /// Onboards one row whose ICCID is valid.
@@ -521,7 +531,7 @@ impl Onboarder {
         // subscription, which the create reports as `simAlreadyUsed`. A dry
         // run creates nothing, so it looks for every SIM.
         if sim.status == "active" || self.settings.dry_run {
-            if let Some(existing) = self.live_subscriptions(&sim)?.into_iter().next() {
+            if let Some(existing) = self.subscriptions_before(&sim)?.into_iter().next() {
                 return self.judge_existing(row, &sim, &existing);
             }
         }
@@ -568,12 +578,31 @@ impl Onboarder {
     /// Step 2: find the SIM by its ICCID. Only a SIM with the row's ICCID
     /// will do: whatever else a search returns is not this row's SIM.
     fn resolve(&self, iccid: &str) -> Result<Sim, Step> {
+        if let Some(sim) = self.snapshot.as_ref().and_then(|s| s.sim(iccid)) {
+            return Ok(sim);
+        }
         let found = self.client.search_sims(iccid)?;
         let sim = found
             .into_iter()
             .find(|sim| same_iccid(&sim.iccid, iccid))
             .ok_or(Failure::SimNotFound)?;
         Ok(sim)
+    }
+
+    /// The SIM's live subscriptions before a create: none when the snapshot
+    /// says so (a create settles any taken since: `simAlreadyUsed`), else
+    /// looked up. A SIM the snapshot shows held is looked up afresh too, so
+    /// that nothing stale decides its row (`already_onboarded`, `sim_in_use`).
+    /// (After a create fails they are always looked up.)
+    fn subscriptions_before(&self, sim: &Sim) -> Result<Vec<Subscription>, Step> {
+        match self
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.live_subscriptions(sim))
+        {
+            Some(subs) if subs.is_empty() => Ok(subs),
+            _ => self.live_subscriptions(sim),
+        }
     }
 
     /// The SIM's live subscriptions, each checked (by the client) to name
@@ -794,8 +823,14 @@ impl Onboarder {
     /// create, this run's or another's, changes it): this run's creates
     /// replace it, and no outcome is decided on it alone (see [`Self::wants`]).
     fn search_email(&self, email: &str) -> Result<Option<User>, Step> {
-        self.searched
-            .get_or_init(&email_key(email), || self.find_email(email))
+        self.searched.get_or_init(&email_key(email), || {
+            if let Some(snapshot) = &self.snapshot {
+                if let Some(known) = snapshot.user_by_email(email)? {
+                    return Ok(known);
+                }
+            }
+            self.find_email(email)
+        })
     }
 
     fn find_email(&self, email: &str) -> Result<Option<User>, Step> {
@@ -1066,6 +1101,12 @@ fn same_iccid(a: &str, b: &str) -> bool {
         }
     };
     !a.trim().is_empty() && key(a) == key(b)
+}
+
+/// Whether a row's own cells pass the checks made before any call: a row
+/// that fails them is resolved by nobody (the snapshot does not count it).
+pub fn cells_pass(row: &RowRequest) -> bool {
+    requirements::check_cells(row).is_ok()
 }
 
 /// Emails compare case-insensitively, without surrounding blanks.

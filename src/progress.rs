@@ -31,11 +31,26 @@ pub fn rows(len: u64, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    counting_rows(&bar);
+    bar
+}
+
+/// The rows bar while the project is read before the first row: the
+/// message says how far (`reading the project: 412,000 SIMs`), with no row
+/// counts yet.
+pub fn reading(bar: &ProgressBar) {
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .expect("a valid template"),
+    );
+}
+
+/// The rows bar counting rows (again, after [`reading`]).
+pub fn counting_rows(bar: &ProgressBar) {
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rows ({per_sec}, ETA {eta}) {msg}",
         )
         .expect("a valid template"),
     );
-    bar
 }

@@ -554,3 +554,20 @@ fn a_user_needs_an_email_address() {
     let bad_day = api.post("/users", json!({"email": "a@b.co", "birthday": "9 May"}));
     assert_error(&bad_day, 422, "invalid", None);
 }
+
+#[test]
+fn users_are_listed_newest_first_page_by_page() {
+    let api = Api::with_sims(&[]);
+    let made: Vec<String> = (0..3)
+        .map(|i| api.user(&format!("u{i}@x.example")))
+        .collect();
+
+    let (status, first) = api.get("/users?limit=2");
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(ids(&first), vec![made[2].clone(), made[1].clone()]);
+    assert_eq!(first["moreItemsAfter"], made[1].as_str());
+    let (_, rest) = api.get(&format!("/users?limit=2&after={}", made[1]));
+    assert_eq!(ids(&rest), vec![made[0].clone()]);
+    assert!(rest["moreItemsAfter"].is_null());
+    assert_eq!(rest["items"][0]["email"], "u0@x.example");
+}

@@ -15,7 +15,10 @@ use common::proxy::{route, Act, Answer, Proxy, Seen};
 use common::*;
 
 /// `simboard run` against the emulator of `world`, through `api` (the
-/// proxy's URL, or any other).
+/// proxy's URL, or any other). Rows are looked up one by one
+/// (`--resolve search`), so that each story meets the hostile answers of the
+/// per-row calls it scripts; [`a_sim_listing_answered_with_an_error_object_is_given_up_and_the_rows_searched`]
+/// scripts the listing of the default.
 fn command(world: &World, api: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_simboard"));
     cmd.current_dir(world.work.dir.path())
@@ -23,6 +26,7 @@ fn command(world: &World, api: &str, args: &[&str]) -> Command {
         .env_remove("GIGS_PROJECT")
         .env_remove("GIGS_API_URL")
         .arg("run")
+        .args(["--resolve", "search"])
         .args(args)
         .args(["--api-url", api, "--project", &world.project]);
     cmd
@@ -449,4 +453,31 @@ fn a_storm_of_429s_without_retry_after_on_the_sim_search_is_over_soon_after_its_
         after_storm < Duration::from_secs(15),
         "the run went on for {after_storm:?} after the storm's last 429: {summary}"
     );
+}
+
+#[test]
+fn a_sim_listing_answered_with_an_error_object_is_given_up_and_the_rows_searched() {
+    let (world, _) = world_with_manifest(79, 3);
+    let proxy = Proxy::start(&world.url, |seen| {
+        if seen.method == "GET" && is(seen, "sims") {
+            Answer::json(200, ERROR_200)
+        } else {
+            Act::Forward
+        }
+    });
+    // The default, `--resolve auto`, reads the SIMs first.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_simboard"));
+    cmd.current_dir(world.work.dir.path())
+        .env("GIGS_TOKEN", &world.token)
+        .args(["run", "m.csv", "-o", "r.csv", "--max-retries", "1"])
+        .args(["--api-url", &proxy.url, "--project", &world.project]);
+
+    let out = cmd.output().unwrap();
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 3);
+    assert_eq!(proxy.count("sims"), 2, "the page and its one retry");
+    assert_eq!(proxy.count("sims/search"), 3, "then each row searched");
+    let err = stderr(&out);
+    assert!(err.contains("given up"), "the summary says so: {err}");
 }

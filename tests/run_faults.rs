@@ -87,7 +87,10 @@ fn under_rate_limits_5xx_and_dropped_creates_every_sim_is_onboarded_once() {
 
 #[test]
 fn rate_limits_are_learnt_not_bounced_off() {
-    let sims = iccid_batch(21, 60);
+    // About 120 requests, three seconds at the limit: with the project read
+    // in one page, each row costs one call, so it takes 120 rows; with
+    // fewer, the 429s of the first second alone would make the share.
+    let sims = iccid_batch(21, 120);
     let world = faulty(&sims, |c| c.rate = Some(40.0));
     let user = world.user("u@x.example");
     world.write("m.csv", &manifest("iccid", &sims));

@@ -26,6 +26,7 @@ pub enum Route {
     SearchSims,
     ListPlans,
     GetPlan,
+    ListUsers,
     CreateUser,
     SearchUsers,
     GetUser,
@@ -45,6 +46,7 @@ impl Route {
             Route::SearchSims => "POST /projects/{project}/sims/search",
             Route::ListPlans => "GET /projects/{project}/plans",
             Route::GetPlan => "GET /projects/{project}/plans/{id}",
+            Route::ListUsers => "GET /projects/{project}/users",
             Route::CreateUser => "POST /projects/{project}/users",
             Route::SearchUsers => "POST /projects/{project}/users/search",
             Route::GetUser => "GET /projects/{project}/users/{id}",
@@ -81,6 +83,7 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Option<Matched<'a>> {
         (&Method::GET, [p, "sims", id]) => (Route::GetSim, *p, *id),
         (&Method::GET, [p, "plans"]) => (Route::ListPlans, *p, ""),
         (&Method::GET, [p, "plans", id]) => (Route::GetPlan, *p, *id),
+        (&Method::GET, [p, "users"]) => (Route::ListUsers, *p, ""),
         (&Method::POST, [p, "users"]) => (Route::CreateUser, *p, ""),
         (&Method::POST, [p, "users", "search"]) => (Route::SearchUsers, *p, ""),
         (&Method::GET, [p, "users", id]) => (Route::GetUser, *p, *id),
@@ -327,6 +330,7 @@ fn dispatch(
         Route::SearchSims => ok(search_sims(state, incoming, now)?),
         Route::ListPlans => ok(list_plans(state, settings, &query)?),
         Route::GetPlan => ok(state.get_plan(matched.id)?),
+        Route::ListUsers => ok(state.list_users(&settings.page(&query)?)?),
         Route::CreateUser => created(create_user(state, incoming, now)?),
         Route::SearchUsers => {
             let body = json_body(incoming)?;

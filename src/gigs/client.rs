@@ -42,6 +42,10 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+mod pages;
+
+pub use pages::{Cursor, MAX_PAGES, PAGE_LIMIT};
+
 use super::pace::{self, Held, Pacer};
 use super::retry::{self, Attempt, Decision, Policy, Resend, Spent, Transport};
 use super::token::Token;
@@ -513,60 +517,6 @@ impl Client {
     ) -> Result<UserAddress, Error> {
         let path = format!("/users/{}/addresses", encode_segment(user));
         self.create(&path, address, key, after)
-    }
-
-    /// Every item of a list, page after page through `moreItemsAfter` (the
-    /// id of a page's last item, passed back as `after`). A cursor seen
-    /// before, or more than [`MAX_PAGES`] pages, is a protocol error: a list
-    /// that loops must not be read forever, nor cut short silently.
-    fn list_all<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<Vec<T>, Error> {
-        let mut items = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut after: Option<String> = None;
-        let joiner = if path.contains('?') { '&' } else { '?' };
-        loop {
-            // A search's first page is asked as the docs show it, bare.
-            let mut page_path = match (&after, method == Method::POST) {
-                (None, true) => path.to_owned(),
-                _ => format!("{path}{joiner}limit={PAGE_LIMIT}"),
-            };
-            if let Some(cursor) = &after {
-                page_path.push_str("&after=");
-                page_path.push_str(&encode_segment(cursor));
-            }
-            let page: List<T> = self.call(Call {
-                method: method.clone(),
-                path: page_path.clone(),
-                body: body.clone(),
-                idempotency_key: None,
-                resend: Resend::Safe,
-                after: None,
-            })?;
-            items.extend(page.items);
-            let Some(next) = page.more_items_after else {
-                return Ok(items);
-            };
-            if seen.len() >= MAX_PAGES || !seen.insert(next.clone()) {
-                return Err(Error::Protocol {
-                    method,
-                    path: page_path,
-                    status: 200,
-                    message: format!(
-                        "a list whose pages do not end (cursor {} after {} pages)",
-                        cut(&next, 80),
-                        seen.len()
-                    ),
-                    attempts: 1,
-                    next_try: None,
-                });
-            }
-            after = Some(next);
-        }
     }
 
     pub fn get_user(&self, id: &str) -> Result<User, Error> {
@@ -1221,12 +1171,6 @@ impl Expected for UserAddress {
 
 /// Every status of a subscription that holds its SIM.
 const LIVE_STATUSES: [&str; 3] = ["pending", "initiated", "active"];
-
-/// Items asked for per page: the most the API serves.
-const PAGE_LIMIT: u32 = 200;
-
-/// The most pages one list may take (20 million items at full pages).
-pub const MAX_PAGES: usize = 100_000;
 
 /// A request body as JSON.
 fn encode_body(method: Method, path: &str, body: &impl Serialize) -> Result<Vec<u8>, Error> {

@@ -4,12 +4,14 @@
 //! end-of-run check that every row finished), checks that the rows kept by
 //! `--resume` belong to this manifest and drops those whose manifest row
 //! changed (they run again), and collects the valid ICCIDs that stock
-//! `--sandbox`. The feed is the only other read of the manifest.
+//! `--sandbox` and those the snapshot looks for (`--resolve`). The feed is
+//! the only other read of the manifest.
 
 use std::collections::HashMap;
 
 use crate::exit::Fatal;
 use crate::manifest::Manifest;
+use crate::snapshot::{Resolve, Wanted};
 use crate::summary::thousands;
 use crate::validate::{CheckedRows, CHUNK_BYTES, CHUNK_ROWS};
 
@@ -23,35 +25,51 @@ pub(super) struct Prepass {
     pub(super) total: u64,
     /// For `--sandbox`: every valid, distinct ICCID, in file order.
     pub(super) stock: Vec<String>,
+    /// The ICCIDs the rows to run will resolve (not with `--resolve search`).
+    pub(super) wanted: Wanted,
 }
 
 /// Reads the manifest once. Rows are only checked when there is something
-/// to check them for: kept rows, or a sandbox to stock. Kept rows whose
+/// to check them for: kept rows, a sandbox to stock, or a snapshot to take
+/// (the rows to run, not kept ones, that pass their own cells). Kept rows whose
 /// manifest row changed are dropped from `kept`, to run again.
 pub(super) fn read(config: &RunConfig, kept: &mut HashMap<u64, Kept>) -> Result<Prepass, Fatal> {
     let mut manifest = Manifest::open(&config.manifest, &config.manifest_options)
         .map_err(Fatal::before_results)?;
     let columns = Columns::find(&manifest).map_err(Fatal::before_results)?;
     let sandbox = matches!(config.target, Target::Sandbox);
-    if kept.is_empty() && !sandbox {
+    let snapshot = config.resolve != Resolve::Search;
+    if kept.is_empty() && !sandbox && !snapshot {
         return Ok(Prepass {
             total: count(&mut manifest)?,
             stock: Vec::new(),
+            wanted: Wanted::default(),
         });
     }
+    let mut wanted = Wanted::default();
     let mut sift = Sift::new(kept.len() as u64);
     let mut rows = CheckedRows::new(&mut manifest, config.check_digit);
     let (mut total, mut stock) = (0u64, Vec::new());
     while let Some((chunk, checked)) = rows.next_chunk().map_err(Fatal::before_results)? {
         total += chunk.len() as u64;
         for (row, checked) in chunk.iter().zip(&checked) {
+            let mut runs = true;
             if let Some(previous) = kept.get(&checked.line) {
                 let fingerprint = columns.fingerprint(row, &mut sift.scratch);
                 let valid = checked.valid_iccid().is_some();
                 match judge(previous, checked.iccid(), valid, fingerprint) {
-                    Holds::Same => sift.same += 1,
+                    Holds::Same => {
+                        sift.same += 1;
+                        runs = false;
+                    }
                     Holds::Changed => sift.changed.push(checked.line),
                     Holds::OtherIccid => sift.other_iccid(previous, checked.line, checked.iccid()),
+                }
+            }
+            if let Some(iccid) = checked.valid_iccid().filter(|_| runs && snapshot) {
+                // A row refused for its own cells is looked up by nobody.
+                if crate::onboard::cells_pass(&columns.request(row, iccid)) {
+                    wanted.add(iccid);
                 }
             }
             if let Some(iccid) = checked.valid_iccid().filter(|_| sandbox) {
@@ -60,7 +78,11 @@ pub(super) fn read(config: &RunConfig, kept: &mut HashMap<u64, Kept>) -> Result<
         }
     }
     sift.apply(kept)?;
-    Ok(Prepass { total, stock })
+    Ok(Prepass {
+        total,
+        stock,
+        wanted,
+    })
 }
 
 /// What the pre-pass found of the kept rows.

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use crate::exit::Fatal;
 use crate::gigs::types::Plan;
 use crate::gigs::{Client, ClientConfig, Error, Log, Token};
+use crate::onboard::Stop;
 use crate::progress;
+use crate::snapshot::{Snapshot, Wanted};
 
 use super::{RunConfig, Target, INTERRUPTED};
 
@@ -21,6 +23,12 @@ pub(super) struct Connection {
     pub(super) client: Client,
     /// The project's available plans.
     pub(super) catalogue: Vec<Plan>,
+    /// The project as read before the first row, unless `--resolve search`.
+    pub(super) snapshot: Option<Arc<Snapshot>>,
+    /// Why no row may run: the token was refused while the project was
+    /// read. The pipeline stops at once with it, as when a row meets the
+    /// refusal, so the run ends the same whatever `--resolve` says.
+    pub(super) refused: Option<String>,
 }
 
 /// Connects to the target; `stock` fills the sandbox. The client prints its
@@ -64,7 +72,37 @@ pub(super) fn open(
         project: api.project,
         client,
         catalogue,
+        snapshot: None,
+        refused: None,
     })
+}
+
+/// Reads the project for the rows' `wanted` ICCIDs as `--resolve` says,
+/// showing on `bar` how far it got. A fresh snapshot every run, `--resume`
+/// included: the project may have changed since.
+pub(super) fn read_project(
+    config: &RunConfig,
+    connection: &mut Connection,
+    wanted: Wanted,
+    bar: &indicatif::ProgressBar,
+) -> Result<(), Fatal> {
+    progress::reading(bar);
+    let show = |text: &str| bar.set_message(text.to_owned());
+    let client = &connection.client;
+    match Snapshot::take(client, config.resolve, &wanted, config.dry_run, &show) {
+        Ok(taken) => connection.snapshot = taken.map(Arc::new),
+        Err(err) if err.is_auth() => {
+            connection.refused = Some(Stop::TokenRefused(err.to_string()).to_string());
+        }
+        Err(err) => {
+            return Err(Fatal::before_results(format!(
+                "reading the project stopped: {err}"
+            )))
+        }
+    }
+    bar.set_message("");
+    progress::counting_rows(bar);
+    Ok(())
 }
 
 /// The API a run talks to, once settled.

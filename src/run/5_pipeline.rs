@@ -34,6 +34,8 @@ pub(super) struct Ended {
     pub(super) summary: Summary,
     /// Rows onboarded by this run (not kept from the previous one).
     pub(super) fresh_successes: u64,
+    /// Valid rows run by this run (the SIMs it resolved).
+    pub(super) fresh_resolved: u64,
     pub(super) sink: Sink,
     /// Why the results could not be written, when they could not.
     pub(super) write_error: Option<io::Error>,
@@ -73,7 +75,8 @@ pub(super) fn execute(
             idempotency_keys: config.idempotency_keys,
         },
         connection.catalogue.clone(),
-    );
+    )
+    .with_snapshot(connection.snapshot.clone());
     INTERRUPTED.store(false, Ordering::SeqCst);
     watch_ctrl_c();
     let (stop, fatal) = (AtomicBool::new(false), Mutex::new(None));
@@ -81,11 +84,15 @@ pub(super) fn execute(
         stop: &stop,
         fatal: &fatal,
     };
+    if let Some(refused) = &connection.refused {
+        shared.fail(refused.clone());
+    }
     let window = Window::new(config.concurrency);
     let kept_count = kept.len() as u64;
     let mut collector = Collector {
         summary: Summary::default(),
         fresh_successes: 0,
+        fresh_resolved: 0,
         sink,
         write_error: None,
         bar,
@@ -118,6 +125,7 @@ pub(super) fn execute(
     Ok(Ended {
         summary: collector.summary,
         fresh_successes: collector.fresh_successes,
+        fresh_resolved: collector.fresh_resolved,
         sink: collector.sink,
         write_error: collector.write_error,
         fatal: fatal.into_inner().unwrap_or_else(|e| e.into_inner()),
@@ -130,6 +138,7 @@ pub(super) fn execute(
 struct Collector<'a> {
     summary: Summary,
     fresh_successes: u64,
+    fresh_resolved: u64,
     sink: Sink,
     write_error: Option<io::Error>,
     bar: &'a indicatif::ProgressBar,
@@ -152,8 +161,11 @@ impl Collector<'_> {
                 Body::Skipped => (Outcome::Failed, false),
             };
             let skipped = matches!(finished.body, Body::Skipped);
-            if fresh && outcome.is_success() && outcome != Outcome::Invalid {
-                self.fresh_successes += 1;
+            if fresh && outcome != Outcome::Invalid {
+                self.fresh_resolved += 1;
+                if outcome.is_success() {
+                    self.fresh_successes += 1;
+                }
             }
             if self.write_error.is_none() {
                 match self.sink.push(finished) {

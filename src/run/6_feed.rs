@@ -220,7 +220,7 @@ impl Columns {
         )
     }
 
-    fn request(&self, row: &Row, iccid: &str) -> RowRequest {
+    pub(super) fn request(&self, row: &Row, iccid: &str) -> RowRequest {
         let cell = |column: Option<usize>| {
             column
                 .map(|i| row.get(i).trim())

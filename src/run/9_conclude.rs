@@ -29,6 +29,7 @@ pub(super) fn conclude(
     let Ended {
         mut summary,
         fresh_successes,
+        fresh_resolved,
         sink,
         write_error,
         fatal,
@@ -89,6 +90,13 @@ pub(super) fn conclude(
     }
     summary.elapsed = started.elapsed();
     add_notes(&mut summary, config, connection, fresh_successes, kept);
+    let calls = connection.client.counts().requests;
+    summary.notes.extend(crate::snapshot::describe_run(
+        connection.snapshot.as_deref(),
+        config.resolve,
+        calls,
+        fresh_resolved,
+    ));
     summary.notes.extend(notes);
     summary.notes.push(format!("results: {output}"));
     Ok(summary)

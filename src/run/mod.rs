@@ -9,8 +9,9 @@
 //! 2. `2_resume.rs`: with `--resume`, the rows kept from the previous run;
 //! 3. `3_prepass.rs`: one pass over the manifest before any request (rows
 //!    counted, kept rows checked against it and dropped when their manifest
-//!    row changed, the sandbox's stock);
-//! 4. `4_connect.rs`: the sandbox or the API, the client, and the preflight;
+//!    row changed, the sandbox's stock, the ICCIDs the snapshot looks for);
+//! 4. `4_connect.rs`: the sandbox or the API, the client, the preflight,
+//!    and the snapshot of the project (`--resolve`, [`crate::snapshot`]);
 //! 5. `5_pipeline.rs`: the feeder (`6_feed.rs`) reads the manifest a second
 //!    and last time and queues rows to the workers (`7_work.rs`); finished
 //!    rows go to the sink (`8_sink.rs`): the journal at once, the result file
@@ -47,6 +48,7 @@ use crate::gigs::Token;
 use crate::iccid::CheckDigit;
 use crate::manifest::ManifestOptions;
 use crate::progress;
+use crate::snapshot::Resolve;
 use crate::summary::Summary;
 
 pub use connect::{check_url, UrlError};
@@ -88,6 +90,8 @@ pub struct RunConfig {
     /// `--max-wait`: the longest one request may take, 429s included.
     pub max_wait: Duration,
     pub idempotency_keys: bool,
+    /// `--resolve`: how rows are resolved (see [`crate::snapshot`]).
+    pub resolve: Resolve,
     pub target: Target,
     pub verbose: bool,
     pub quiet: bool,
@@ -101,9 +105,12 @@ pub fn run(config: &RunConfig) -> Result<Summary, Fatal> {
     let started = Instant::now();
     let files = output::Files::settle(config)?;
     let mut kept = resume::load(config, &files)?;
-    let manifest = prepass::read(config, &mut kept)?;
+    let mut manifest = prepass::read(config, &mut kept)?;
     let bar = progress::rows(0, config.quiet);
-    let connection = connect::open(config, manifest.stock, &bar)?;
+    let mut connection = connect::open(config, manifest.stock, &bar)?;
+    // The ICCIDs wanted are dropped once the project is read.
+    let wanted = std::mem::take(&mut manifest.wanted);
+    connect::read_project(config, &mut connection, wanted, &bar)?;
     bar.set_length(manifest.total);
     let ended = pipeline::execute(config, &files, &connection, kept, &bar)?;
     bar.finish_and_clear();

@@ -120,13 +120,32 @@ pub fn config(stock: &[String]) -> EmulatorConfig {
     }
 }
 
+/// The `--resolve` mode the outcome suite runs in: `run_outcomes_snapshot`
+/// and `run_outcomes_search` include the whole suite (`run_outcomes.rs`) as
+/// their modules `snapshot_mode` and `search_mode` (so do
+/// `run_fidelity_snapshot` and `run_fidelity_search` with `run_fidelity.rs`,
+/// and
+/// `run_outcomes_snapshot_distrust` as `snapshot_mode_distrustful`), and
+/// every story must end the same in each; elsewhere, the default (`auto`).
+pub fn resolve_mode() -> &'static str {
+    let path = module_path!();
+    if path.contains("::snapshot_mode") {
+        "snapshot"
+    } else if path.contains("::search_mode::") {
+        "search"
+    } else {
+        "auto"
+    }
+}
+
 /// True in the test binary `run_outcomes_distrust`, which includes the whole
 /// outcome suite (`run_outcomes.rs`) as its module `distrustful`: there every
 /// world's emulator ignores its list filters, serves one item per page and
 /// answers `invalid` with 400, and every story must end exactly as against a
 /// faithful emulator.
 pub fn distrustful() -> bool {
-    module_path!().contains("::distrustful::")
+    // `snapshot_mode_distrustful` (run_outcomes_snapshot_distrust) too.
+    module_path!().contains("distrustful::")
 }
 
 impl World {
@@ -167,6 +186,9 @@ impl World {
             "--project",
             &self.project,
         ]);
+        if resolve_mode() != "auto" {
+            cmd.args(["--resolve", resolve_mode()]);
+        }
         cmd
     }
 

@@ -429,6 +429,18 @@ impl State {
         list_json(items, None, None)
     }
 
+    /// `GET users`: every user of the project, newest first (no filter).
+    pub fn list_users(&self, page: &Page) -> Result<Value, ApiError> {
+        let lister = Lister {
+            table: &self.users,
+            what: "user",
+            keep: |_: &User| true,
+            id_of: |u: &User| u.id.as_str(),
+            render: User::to_json,
+        };
+        lister.page(Scope::All, page)
+    }
+
     pub fn get_user(&self, id: &str) -> Result<Value, ApiError> {
         self.users
             .get(id)
