@@ -269,6 +269,20 @@ fn results_to_a_reader_that_went_away_stop_the_run_like_ctrl_c() {
 }
 
 #[test]
+fn the_quick_start_can_be_run_again_over_its_own_sandbox_results() {
+    let work = Workdir::new();
+    work.write("clean.csv", std::fs::read(sample("clean.csv")).unwrap());
+
+    for attempt in ["first", "second"] {
+        let out = work.simboard(&["run", "clean.csv", "--sandbox"]);
+        assert_eq!(out.status.code(), Some(0), "{attempt}: {}", stderr(&out));
+        let lines = results(&work.path("clean.results.csv"));
+        assert_eq!(lines.len(), 12, "{attempt}");
+        assert!(lines.iter().all(|l| l.outcome == "onboarded"), "{attempt}");
+    }
+}
+
+#[test]
 fn an_exported_project_does_not_conflict_with_the_sandbox() {
     let work = Workdir::new();
     work.write("m.csv", manifest("iccid", &iccid_batch(69, 2)));

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::exit::{Fatal, Partial};
 use crate::results::{self, Outcome, Output};
+use crate::run::Target;
 
 use super::lock::Lock;
 use super::RunConfig;
@@ -45,7 +46,8 @@ impl Files {
         let lock = Lock::take(&path).map_err(Fatal::before_results)?;
         let journal = journal_path(&path);
         if !config.resume {
-            keep_earlier_results(&path, &journal, config.force)?;
+            let sandbox = matches!(config.target, Target::Sandbox);
+            keep_earlier_results(&path, &journal, config.force || sandbox)?;
         }
         Ok(Files {
             output,
@@ -93,13 +95,15 @@ impl Files {
     }
 }
 
-/// Refuses to start over the results of an earlier run, unless `force`
-/// (then an interrupted run's journal is dropped, and the result file is
+/// Refuses to start over the results of an earlier run, unless `replace`
+/// (`--force`; then an interrupted run's journal is dropped, and the result file is
 /// replaced at the end). A result file that records nothing created (a dry
-/// run, only failures) is replaced freely: running again rebuilds it.
-fn keep_earlier_results(path: &Path, journal: &Path, force: bool) -> Result<(), Fatal> {
+/// run, only failures) is replaced freely: running again rebuilds it. So is
+/// any result file of a `--sandbox` run (`replace`): what it onboarded lived
+/// in an emulator that ended with its process.
+fn keep_earlier_results(path: &Path, journal: &Path, replace: bool) -> Result<(), Fatal> {
     if journal.exists() {
-        if force {
+        if replace {
             return std::fs::remove_file(journal).map_err(|err| {
                 Fatal::before_results(format!("cannot remove {}: {err}", journal.display()))
             });
@@ -110,7 +114,7 @@ fn keep_earlier_results(path: &Path, journal: &Path, force: bool) -> Result<(), 
             journal.display()
         )));
     }
-    if force || !path.exists() {
+    if replace || !path.exists() {
         return Ok(());
     }
     let mut onboarded = 0u64;
