@@ -280,6 +280,14 @@ fn the_quick_start_can_be_run_again_over_its_own_sandbox_results() {
         assert_eq!(lines.len(), 12, "{attempt}");
         assert!(lines.iter().all(|l| l.outcome == "onboarded"), "{attempt}");
     }
+
+    // A file that is not results stays safe in the sandbox too.
+    work.write("notes.csv", "not,results\n1,2\n");
+    let out = work.simboard(&["run", "clean.csv", "--sandbox", "-o", "notes.csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a simboard result file"));
+    let kept = std::fs::read_to_string(work.path("notes.csv")).unwrap();
+    assert_eq!(kept, "not,results\n1,2\n");
 }
 
 #[test]

@@ -47,7 +47,7 @@ impl Files {
         let journal = journal_path(&path);
         if !config.resume {
             let sandbox = matches!(config.target, Target::Sandbox);
-            keep_earlier_results(&path, &journal, config.force || sandbox)?;
+            keep_earlier_results(&path, &journal, config.force, sandbox)?;
         }
         Ok(Files {
             output,
@@ -95,15 +95,20 @@ impl Files {
     }
 }
 
-/// Refuses to start over the results of an earlier run, unless `replace`
-/// (`--force`; then an interrupted run's journal is dropped, and the result file is
+/// Refuses to start over the results of an earlier run, unless `force`
+/// (then an interrupted run's journal is dropped, and the result file is
 /// replaced at the end). A result file that records nothing created (a dry
 /// run, only failures) is replaced freely: running again rebuilds it. So is
-/// any result file of a `--sandbox` run (`replace`): what it onboarded lived
-/// in an emulator that ended with its process.
-fn keep_earlier_results(path: &Path, journal: &Path, replace: bool) -> Result<(), Fatal> {
+/// any result file when this is a `sandbox` run: what an earlier sandbox run
+/// onboarded lived in an emulator that ended with its process.
+fn keep_earlier_results(
+    path: &Path,
+    journal: &Path,
+    force: bool,
+    sandbox: bool,
+) -> Result<(), Fatal> {
     if journal.exists() {
-        if replace {
+        if force || sandbox {
             return std::fs::remove_file(journal).map_err(|err| {
                 Fatal::before_results(format!("cannot remove {}: {err}", journal.display()))
             });
@@ -114,7 +119,7 @@ fn keep_earlier_results(path: &Path, journal: &Path, replace: bool) -> Result<()
             journal.display()
         )));
     }
-    if replace || !path.exists() {
+    if force || !path.exists() {
         return Ok(());
     }
     let mut onboarded = 0u64;
@@ -122,7 +127,7 @@ fn keep_earlier_results(path: &Path, journal: &Path, replace: bool) -> Result<()
         onboarded += u64::from(row.outcome == Outcome::Onboarded);
     });
     let what = match read {
-        Ok(_) if onboarded == 0 => return Ok(()),
+        Ok(_) if onboarded == 0 || sandbox => return Ok(()),
         Ok(_) => format!(
             "holds the results of an earlier run ({} rows onboarded)",
             crate::summary::thousands(onboarded)
