@@ -450,3 +450,94 @@ fn a_storm_of_429s_without_retry_after_on_the_sim_search_is_over_soon_after_its_
         "the run went on for {after_storm:?} after the storm's last 429: {summary}"
     );
 }
+
+/// The emulator's live subscriptions as (id, sim id, user id).
+fn live_subscriptions(world: &World) -> Vec<(String, String, String)> {
+    let state = world.state();
+    let field = |v: &serde_json::Value| match v {
+        serde_json::Value::String(id) => id.clone(),
+        other => other["id"].as_str().unwrap_or_default().to_owned(),
+    };
+    state["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] != "ended")
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap_or_default().to_owned(),
+                field(&s["sim"]),
+                field(&s["user"]),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_create_answer_naming_another_sim_is_not_taken_for_this_rows_subscription() {
+    let (world, _) = world_with_manifest(93, 2);
+    // The create lands, but its answer names a subscription of another SIM:
+    // the row must end with its own SIM's subscription, not that one.
+    let proxy = Proxy::start(&world.url, |seen| {
+        if is(seen, "subscriptions") && seen.method == "POST" && seen.rank == 0 {
+            Act::ForwardThenAnswer(proxy::Answer {
+                status: 201,
+                headers: Vec::new(),
+                body: br#"{"object":"subscription","id":"sub_someone_elses","status":"active",
+                    "sim":{"object":"sim","id":"sim_someone_elses"},
+                    "plan":{"object":"plan","id":"pln_someone_elses"},
+                    "user":{"object":"user","id":"usr_someone_elses"}}"#
+                    .to_vec(),
+            })
+        } else {
+            Act::Forward
+        }
+    });
+    let out = run(&world, &proxy.url, &["m.csv", "-o", "r.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 2);
+    let live = live_subscriptions(&world);
+    for l in results(&world.path("r.csv")) {
+        assert!(
+            live.iter().any(|(id, sim, user)| *id == l.subscription_id
+                && *sim == l.sim_id
+                && *user == l.user_id),
+            "line {} names {} / {} / {}, which is not its SIM's subscription: {live:?}",
+            l.line,
+            l.subscription_id,
+            l.sim_id,
+            l.user_id
+        );
+    }
+}
+
+#[test]
+fn a_user_create_answer_naming_another_email_is_not_taken_for_the_rows_user() {
+    let (world, _) = world_with_manifest(94, 2);
+    // The user is created, but the answer names someone else: the rows must
+    // be subscribed to the user with their email, and no second user made.
+    let proxy = Proxy::start(&world.url, |seen| {
+        if is(seen, "users") && seen.method == "POST" && seen.rank == 0 {
+            Act::ForwardThenAnswer(proxy::Answer {
+                status: 201,
+                headers: Vec::new(),
+                body: br#"{"object":"user","id":"usr_someone_elses","email":"other@x.example"}"#
+                    .to_vec(),
+            })
+        } else {
+            Act::Forward
+        }
+    });
+    let out = run(&world, &proxy.url, &["m.csv", "-o", "r.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 2);
+    assert_eq!(world.counter("usersCreated"), 1);
+    let users = world.state()["users"].as_array().unwrap().clone();
+    let kay = users
+        .iter()
+        .find(|u| u["email"] == "k@x.example")
+        .expect("the user with the rows' email");
+    for l in results(&world.path("r.csv")) {
+        assert_eq!(l.user_id, kay["id"].as_str().unwrap(), "line {}", l.line);
+    }
+}
