@@ -541,3 +541,55 @@ fn a_user_create_answer_naming_another_email_is_not_taken_for_the_rows_user() {
         assert_eq!(l.user_id, kay["id"].as_str().unwrap(), "line {}", l.line);
     }
 }
+
+#[test]
+fn an_address_create_answer_naming_another_address_is_not_sent_with_the_subscription() {
+    let sims = iccid_batch(95, 2);
+    let world = World::with_stock(&sims);
+    let rows: Vec<String> = sims
+        .iter()
+        .map(|s| format!("{s},ann@acme.example,1 Main St,Berlin,DE"))
+        .collect();
+    world.write(
+        "m.csv",
+        &manifest(
+            "iccid,email,address_line1,address_city,address_country",
+            &rows,
+        ),
+    );
+    // The address is created, but the answer is some other address: the
+    // subscriptions must carry the user's address with the row's street.
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let proxy = Proxy::start(&world.url, move |seen| {
+        let create = seen.path.contains("/addresses") && seen.method == "POST";
+        if create && first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            Act::ForwardThenAnswer(proxy::Answer {
+                status: 201,
+                headers: Vec::new(),
+                body: br#"{"object":"userAddress","id":"adr_someone_elses",
+                    "line1":"9 Side Rd","city":"Paris","country":"FR"}"#
+                    .to_vec(),
+            })
+        } else {
+            Act::Forward
+        }
+    });
+    let out = run(
+        &world,
+        &proxy.url,
+        &["m.csv", "-o", "r.csv", "--plan", "pln_p4_address"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 2);
+    let state = world.state();
+    let addresses = state["addresses"].as_array().unwrap();
+    assert_eq!(addresses.len(), 1, "{addresses:#?}");
+    let address = addresses[0]["id"].as_str().unwrap();
+    for sub in state["subscriptions"].as_array().unwrap() {
+        let used = match &sub["userAddress"] {
+            serde_json::Value::String(id) => id.clone(),
+            other => other["id"].as_str().unwrap_or_default().to_owned(),
+        };
+        assert_eq!(used, address, "{sub:#}");
+    }
+}
