@@ -9,7 +9,7 @@
 //! flight finish, kept rows are still passed on, and the finished rows are
 //! written, in order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
@@ -37,6 +37,9 @@ pub(super) struct Ended {
     pub(super) sink: Sink,
     /// Why the results could not be written, when they could not.
     pub(super) write_error: Option<io::Error>,
+    /// Rows this run onboarded whose results were not written (line and
+    /// subscription), when the results could not be written.
+    pub(super) unwritten: Vec<(u64, String)>,
     /// Why the run stopped, when something stopped it.
     pub(super) fatal: Option<String>,
     pub(super) kept: u64,
@@ -88,6 +91,7 @@ pub(super) fn execute(
         fresh_successes: 0,
         sink,
         write_error: None,
+        unwritten: BTreeMap::new(),
         bar,
         window: &window,
         shared,
@@ -119,6 +123,10 @@ pub(super) fn execute(
         summary: collector.summary,
         fresh_successes: collector.fresh_successes,
         sink: collector.sink,
+        unwritten: match collector.write_error {
+            Some(_) => collector.unwritten.into_values().collect(),
+            None => Vec::new(),
+        },
         write_error: collector.write_error,
         fatal: fatal.into_inner().unwrap_or_else(|e| e.into_inner()),
         kept: kept_count,
@@ -132,6 +140,10 @@ struct Collector<'a> {
     fresh_successes: u64,
     sink: Sink,
     write_error: Option<io::Error>,
+    /// By sequence number: the rows onboarded by this run and not written
+    /// yet, to name them if the results cannot be written (to standard
+    /// output, which has no journal). Only those waiting for their turn.
+    unwritten: BTreeMap<u64, (u64, String)>,
     bar: &'a indicatif::ProgressBar,
     window: &'a Window,
     shared: Shared<'a>,
@@ -155,9 +167,18 @@ impl Collector<'_> {
             if fresh && outcome.is_success() && outcome != Outcome::Invalid {
                 self.fresh_successes += 1;
             }
+            if let Body::Fresh(row) = &finished.body {
+                if row.outcome == Outcome::Onboarded {
+                    let named = (row.line, row.subscription_id.clone());
+                    self.unwritten.insert(finished.seq, named);
+                }
+            }
             if self.write_error.is_none() {
                 match self.sink.push(finished) {
-                    Ok(()) => self.window.advance(self.sink.next),
+                    Ok(()) => {
+                        self.unwritten = self.unwritten.split_off(&self.sink.next);
+                        self.window.advance(self.sink.next);
+                    }
                     Err(err) => {
                         self.write_error = Some(err);
                         // Nothing more is written: let the feeder run out.
