@@ -593,3 +593,52 @@ fn an_address_create_answer_naming_another_address_is_not_sent_with_the_subscrip
         assert_eq!(used, address, "{sub:#}");
     }
 }
+
+#[test]
+fn a_user_fetched_by_id_that_answers_as_another_user_gets_no_subscription() {
+    let (world, sims) = world_with_manifest(97, 2);
+    world.write("ids.csv", &manifest("iccid", &sims));
+    let asked = world.user("asked@x.example");
+    let other = world.user("other@x.example");
+    // Asked for one user, the API answers with another (who exists): the
+    // rows must not be subscribed to the one they did not ask for.
+    let body = format!(r#"{{"object":"user","id":"{other}","email":"other@x.example"}}"#);
+    let wanted = format!("/users/{asked}");
+    let proxy = Proxy::start(&world.url, move |seen| {
+        if seen.method == "GET" && seen.path.ends_with(&wanted) {
+            Act::ForwardThenAnswer(proxy::Answer {
+                status: 200,
+                headers: Vec::new(),
+                body: body.clone().into_bytes(),
+            })
+        } else {
+            Act::Forward
+        }
+    });
+    let out = run(
+        &world,
+        &proxy.url,
+        &[
+            "ids.csv",
+            "-o",
+            "r.csv",
+            "--user",
+            &asked,
+            "--max-retries",
+            "1",
+        ],
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    let live = live_subscriptions(&world);
+    assert!(
+        live.iter().all(|(_, _, user)| *user != other),
+        "subscribed to a user the rows did not ask for: {live:?}"
+    );
+    for l in results(&world.path("r.csv")) {
+        assert_eq!(
+            (l.outcome.as_str(), l.reason.as_str()),
+            ("failed", "api_error"),
+            "{l:?}"
+        );
+    }
+}
