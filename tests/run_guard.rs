@@ -426,3 +426,26 @@ fn rows_onboarded_after_standard_output_closed_are_named_on_stderr() {
         subs.len()
     );
 }
+
+#[test]
+fn a_closed_stderr_neither_crashes_a_verbose_run_nor_loses_its_results() {
+    // `simboard run ... 2>&1 | head`, or a job runner that closed stderr:
+    // writing the log or the summary fails, which must not stop the run.
+    let sims = iccid_batch(98, 12);
+    let world = World::with_stock(&sims);
+    let user = world.user("a@x.example");
+    world.write("m.csv", &manifest("iccid", &sims));
+    let mut child = world
+        .command(&["m.csv", "-o", "r.csv", "--user", &user, "-v"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let lines = results(&world.path("r.csv"));
+    assert_eq!(lines.len(), 12);
+    assert!(lines.iter().all(|l| l.outcome == "onboarded"), "{lines:#?}");
+}

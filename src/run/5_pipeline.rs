@@ -10,7 +10,7 @@
 //! written, in order.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
@@ -240,12 +240,14 @@ fn watch_ctrl_c() {
     // process (tests) keeps the first one, which sets the same flag.
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            eprintln!(
+            let _ = writeln!(
+                io::stderr(),
                 "simboard: interrupted twice; stopping now (the journal keeps every finished row)"
             );
             std::process::exit(crate::exit::Exit::Fatal.code());
         }
-        eprintln!(
+        let _ = writeln!(
+            io::stderr(),
             "simboard: interrupted; finishing the rows in flight (press Ctrl-C again to quit at once)"
         );
     });
