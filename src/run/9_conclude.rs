@@ -39,6 +39,11 @@ pub(super) fn conclude(
     let written = sink.rows_finished();
     let output = &files.output;
     if let Some(err) = write_error {
+        // On standard output, only what was flushed reached the reader.
+        let written = match output {
+            Output::Stdout => sink.delivered,
+            Output::File(_) => written,
+        };
         sink.abandon();
         return Err(Fatal::new(
             format!(
