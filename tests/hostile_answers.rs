@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -641,4 +641,35 @@ fn a_user_fetched_by_id_that_answers_as_another_user_gets_no_subscription() {
             "{l:?}"
         );
     }
+}
+
+#[test]
+fn run_on_two_thousand_rows_of_100_kb_peaks_under_150_mb() {
+    // Issue 12: memory must not grow with row width (it peaked at 370-610 MB).
+    let sims = iccid_batch(99, 2_000);
+    let world = World::with_stock(&sims);
+    // Written row by row: a child's peak memory counts what this process
+    // held when it was forked, so the test holds no 200 MB copy.
+    let note = "n".repeat(100_000);
+    let file = std::fs::File::create(world.path("wide.csv")).unwrap();
+    let mut file = std::io::BufWriter::new(file);
+    std::io::Write::write_all(&mut file, b"iccid,email,note\n").unwrap();
+    for (i, sim) in sims.iter().enumerate() {
+        writeln!(file, "{sim},u{}@x.example,{note}", i % 50).unwrap();
+    }
+    drop(file);
+    let (out, peak) = run_measured(
+        &world,
+        &world.url,
+        &["wide.csv", "-o", "r.csv", "-q", "--concurrency", "16"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = results(&world.path("r.csv"));
+    assert_eq!(lines.len(), 2_000);
+    assert!(lines.iter().all(|l| l.extra[1].len() == 100_000));
+    assert!(
+        peak <= 150 * 1024 * 1024,
+        "peak resident memory {} MB",
+        peak / 1024 / 1024
+    );
 }
