@@ -673,3 +673,31 @@ fn run_on_two_thousand_rows_of_100_kb_peaks_under_150_mb() {
         peak / 1024 / 1024
     );
 }
+
+#[test]
+fn a_user_create_whose_answer_was_lost_is_found_by_searching_not_sent_again() {
+    let (world, _) = world_with_manifest(100, 3);
+    // The user is made, but the answer is a 502: the email is searched, the
+    // user found, and the create never sent again.
+    let proxy = Proxy::start(&world.url, |seen| {
+        if is(seen, "users") && seen.method == "POST" && seen.rank == 0 {
+            Act::ForwardThenAnswer(proxy::Answer {
+                status: 502,
+                headers: Vec::new(),
+                body: b"<html>Bad Gateway</html>".to_vec(),
+            })
+        } else {
+            Act::Forward
+        }
+    });
+    let out = run(&world, &proxy.url, &["m.csv", "-o", "r.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 3);
+    assert_eq!(world.counter("usersCreated"), 1);
+    let creates = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.method == "POST" && is(s, "users"))
+        .count();
+    assert_eq!(creates, 1, "the lost create was looked up, not sent again");
+}
