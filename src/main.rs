@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -42,7 +43,9 @@ fn report(result: Result<simboard::summary::Summary, simboard::exit::Fatal>, qui
     match result {
         Ok(summary) => {
             if !quiet {
-                eprint!("{summary}");
+                // A closed stderr (`2>&1 | head`) must not turn a finished
+                // run into a crash: what cannot be printed is dropped.
+                let _ = write!(std::io::stderr(), "{summary}");
             }
             summary.exit()
         }
@@ -51,6 +54,6 @@ fn report(result: Result<simboard::summary::Summary, simboard::exit::Fatal>, qui
 }
 
 fn fatal(message: &str) -> Exit {
-    eprintln!("simboard: error: {message}");
+    let _ = writeln!(std::io::stderr(), "simboard: error: {message}");
     Exit::Fatal
 }

@@ -110,6 +110,11 @@ pub enum ManifestError {
     },
     #[error("--sheet was given, but the manifest {path} is not a workbook; run again without it")]
     NotAWorkbook { path: PathBuf },
+    #[error(
+        "the manifest {path} ends its lines with a carriage return alone (an old Mac \
+         format), so it reads as one line; re-save it as \"CSV UTF-8\" and run again"
+    )]
+    LoneCarriageReturn { path: PathBuf },
     #[error("the manifest {path} is empty; it needs a header row with an iccid column, or one ICCID per line")]
     Empty { path: PathBuf },
     #[error(
@@ -590,6 +595,13 @@ impl Manifest {
             });
         }
         let cells = trimmed_cells(&first);
+        // A '\r' inside the first line of a text file: lines end with '\r'
+        // alone, and the whole file would be read as one line.
+        if self.sheet.is_none() && cells.iter().any(|cell| cell.contains('\r')) {
+            return Err(ManifestError::LoneCarriageReturn {
+                path: self.path.clone(),
+            });
+        }
         if let Some(column) = find_iccid_header(&cells) {
             self.set_header(first.line, cells, column, options);
             return Ok(());

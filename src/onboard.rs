@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-use crate::gigs::client::NextTry;
+use crate::gigs::client::{cut, NextTry};
 use crate::gigs::types::{Address, NewSubscription, NewUser, Plan, Sim, Subscription, User};
 use crate::gigs::{Client, Error};
 use crate::results::Outcome;
@@ -850,6 +850,7 @@ impl Onboarder {
                 .settings
                 .idempotency_keys
                 .then(|| idempotency_key(&["user", &self.settings.project, &email_key(email)]));
+            let key_of = email_key(email);
             let new = NewUser {
                 email,
                 full_name: row.full_name.as_deref(),
@@ -858,7 +859,26 @@ impl Onboarder {
             let mut after = None;
             loop {
                 let err = match self.client.create_user(&new, key.as_deref(), after) {
-                    Ok(user) => return Ok(user),
+                    Ok(user)
+                        if user
+                            .email
+                            .as_deref()
+                            .map_or(true, |e| email_key(e) == key_of) =>
+                    {
+                        return Ok(user)
+                    }
+                    // The answer is another user's: the one with this email
+                    // is found by searching, as after a lost answer.
+                    Ok(other) => {
+                        return self.find_email(email)?.ok_or_else(|| {
+                            Failure::Api(format!(
+                                "the user create answered with user {} of another email, \
+                                 and no user has this row's email",
+                                cut(&other.id, 60)
+                            ))
+                            .into()
+                        })
+                    }
                     Err(err) => err,
                 };
                 if err.is_auth()
@@ -900,7 +920,12 @@ impl Onboarder {
         let mut after = None;
         loop {
             let err = match self.client.create_subscription(&new, key.as_deref(), after) {
-                Ok(sub) => return Ok(self.created(sub, sim, plan, user)),
+                Ok(sub) if answers_for(&sub, sim, plan, user) => {
+                    return Ok(self.created(sub, sim, plan, user))
+                }
+                // The create was taken, but its answer is another
+                // subscription's: look at the SIM, as after a lost answer.
+                Ok(other) => return self.find_created(&other, sim, plan, user),
                 Err(err) => err,
             };
             match self.settle(err, sim, plan, user)? {
@@ -921,6 +946,45 @@ impl Onboarder {
             }
         }
         done
+    }
+
+    /// After a create whose answer named another SIM, plan or user: this
+    /// row's subscription as the SIM's subscriptions show it, else an
+    /// `api_error` (not final: `--resume` looks again).
+    fn find_created(
+        &self,
+        other: &Subscription,
+        sim: &Sim,
+        plan: &Plan,
+        user: &User,
+    ) -> Result<RowResult, Step> {
+        let subs = self.live_subscriptions(sim)?;
+        let ours = subs
+            .iter()
+            .find(|s| s.plan_id() == plan.id && s.user_id() == user.id);
+        match ours {
+            Some(sub) => Ok(RowResult::success(
+                Outcome::Onboarded,
+                format!(
+                    "subscription {} is {} (the create answered with another subscription; \
+                     found by looking up the SIM)",
+                    sub.id,
+                    status_of(sub, plan)
+                ),
+                sub,
+                sim,
+            )),
+            None => Err(Failure::Api(format!(
+                "the subscription create answered with subscription {} of SIM {}, plan {} \
+                 and user {}, which this row did not ask for, and the SIM has no \
+                 subscription with this plan and user",
+                cut(&other.id, 60),
+                cut(other.sim_id(), 60),
+                cut(other.plan_id(), 60),
+                cut(other.user_id(), 60)
+            ))
+            .into()),
+        }
     }
 
     /// A subscription create failed: look at the SIM when the create may have
@@ -977,6 +1041,16 @@ impl Onboarder {
         };
         Ok(Settled::Done(done))
     }
+}
+
+/// True when a create's answer is the subscription asked for: what it names
+/// of plan and user is the row's, and so is its SIM, unless the row's SIM is
+/// a test placeholder (each use of one makes a new test SIM).
+fn answers_for(sub: &Subscription, sim: &Sim, plan: &Plan, user: &User) -> bool {
+    let same = |named: &str, wanted: &str| named.is_empty() || named == wanted;
+    same(sub.plan_id(), &plan.id)
+        && same(sub.user_id(), &user.id)
+        && (sim.id.starts_with("sim_test_") || same(sub.sim_id(), &sim.id))
 }
 
 /// A dry run's result for a row that would be onboarded.

@@ -397,3 +397,77 @@ fn a_password_in_the_api_url_is_never_printed() {
     let written = std::fs::read_to_string(dir.path().join("r.csv")).unwrap_or_default();
     assert!(!written.contains("s3cret-pw"));
 }
+
+#[test]
+fn rows_onboarded_after_standard_output_closed_are_named_on_stderr() {
+    let sims = iccid_batch(96, 60);
+    let world = World::start(EmulatorConfig {
+        latency: Duration::from_millis(10),
+        ..config(&sims)
+    });
+    let user = world.user("a@x.example");
+    world.write("m.csv", &manifest("iccid", &sims));
+    let mut child = world
+        .command(&["m.csv", "-o", "-", "--user", &user, "--concurrency", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // The reader takes the header line alone, then goes away.
+    let header = "line,iccid,outcome,reason,message,sim_id,plan_id,user_id,subscription_id\n";
+    let mut got = vec![0; header.len()];
+    let mut stdout = child.stdout.take().unwrap();
+    std::io::Read::read_exact(&mut stdout, &mut got).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), header);
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+
+    // Every subscription made is in a row that was written (the message
+    // counts them), or named on stderr: none appears nowhere.
+    let written: usize = err
+        .split(" result rows had already been written")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of written rows: {err}"));
+    let state = world.state();
+    let subs: Vec<&str> = state["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    let named = subs.iter().filter(|id| err.contains(*id)).count();
+    assert!(named >= 1, "no onboarded row is named: {err}");
+    assert!(
+        subs.len() - named <= written,
+        "{} subscriptions, {named} named, {written} written: {err}",
+        subs.len()
+    );
+}
+
+#[test]
+fn a_closed_stderr_neither_crashes_a_verbose_run_nor_loses_its_results() {
+    // `simboard run ... 2>&1 | head`, or a job runner that closed stderr:
+    // writing the log or the summary fails, which must not stop the run.
+    let sims = iccid_batch(98, 12);
+    let world = World::with_stock(&sims);
+    let user = world.user("a@x.example");
+    world.write("m.csv", &manifest("iccid", &sims));
+    let mut child = world
+        .command(&["m.csv", "-o", "r.csv", "--user", &user, "-v"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let lines = results(&world.path("r.csv"));
+    assert_eq!(lines.len(), 12);
+    assert!(lines.iter().all(|l| l.outcome == "onboarded"), "{lines:#?}");
+}

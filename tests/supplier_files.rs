@@ -597,3 +597,23 @@ fn a_workbook_with_secret_columns_validates_without_them() {
     }
     assert!(summary.contains(r#""Ki (hex)", "PIN1""#), "{summary}");
 }
+
+#[test]
+fn a_file_whose_lines_end_with_a_lone_carriage_return_is_refused_not_read_as_no_rows() {
+    // Old Mac exports end lines with '\r' alone: read as one line, the file
+    // gave "0 rows" and exit 0, every ICCID silently missing.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        (
+            "header.csv",
+            "iccid,name\r89883070000007537119,Ann\r89883070000007537127,Bob\r",
+        ),
+        ("bare.csv", "89883070000007537119\r89883070000007537127\r"),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        let out = validate(dir.path(), &[name, "-o", "r.csv"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains("carriage return"), "{name}: {err}");
+    }
+}

@@ -439,7 +439,10 @@ impl Client {
     }
 
     pub fn get_plan(&self, id: &str) -> Result<Plan, Error> {
-        self.get(format!("/plans/{}", encode_segment(id)))
+        let path = format!("/plans/{}", encode_segment(id));
+        let plan: Plan = self.get(path.clone())?;
+        same_id(&plan.id, id, path)?;
+        Ok(plan)
     }
 
     /// Every SIM a search for `iccid` answers, all pages; the caller keeps
@@ -520,7 +523,10 @@ impl Client {
     }
 
     pub fn get_user(&self, id: &str) -> Result<User, Error> {
-        self.get(format!("/users/{}", encode_segment(id)))
+        let path = format!("/users/{}", encode_segment(id));
+        let user: User = self.get(path.clone())?;
+        same_id(&user.id, id, path)?;
+        Ok(user)
     }
 
     /// Creates a user. Without an idempotency `key`, an attempt that may have
@@ -942,6 +948,22 @@ struct Answer {
     status: u16,
     retry_after: Option<Duration>,
     body: Vec<u8>,
+}
+
+/// An object fetched by id must be the one asked for: another one (a cache
+/// or proxy gone wrong) would have the row act on someone else's user or plan.
+fn same_id(found: &str, wanted: &str, path: String) -> Result<(), Error> {
+    if found == wanted {
+        return Ok(());
+    }
+    Err(Error::Protocol {
+        method: Method::GET,
+        path,
+        status: 200,
+        message: format!("{} where {} was asked for", cut(found, 80), cut(wanted, 80)),
+        attempts: 1,
+        next_try: None,
+    })
 }
 
 /// The `object` of an answer, read without the rest.

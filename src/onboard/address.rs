@@ -13,6 +13,7 @@
 //! listing too.
 
 use super::{idempotency_key, Failure, OnceMap, Settings, Step};
+use crate::gigs::client::cut;
 use crate::gigs::types::{Address, UserAddress};
 use crate::gigs::{Client, Error};
 
@@ -82,7 +83,22 @@ fn create(
     let mut after = None;
     loop {
         let err = match client.create_address(user, address, key.as_deref(), after) {
-            Ok(created) => return Ok(created.id),
+            Ok(created) if is_this(&created, user, address) => return Ok(created.id),
+            // Taken, but answered with another address: the user's list
+            // says which one is the row's.
+            Ok(other) => {
+                let listed = client.list_addresses(user)?;
+                return match same_address(&listed, address) {
+                    Some(found) => Ok(found.id.clone()),
+                    None => Err(Failure::Api(format!(
+                        "the address create answered with address {}, which is not the \
+                         row's, and none of the user's {} addresses is",
+                        cut(&other.id, 60),
+                        listed.len()
+                    ))
+                    .into()),
+                };
+            }
             Err(err) => err,
         };
         if err.code() == Some("userAddressInvalid") {
@@ -115,6 +131,17 @@ fn create(
         // budget allows.
         after = Some(err.next_try().ok_or(err)?);
     }
+}
+
+/// True when a create's answer is the address asked for: the user's, and
+/// the same in every part it shows (an answer showing none is taken as is).
+fn is_this(created: &UserAddress, user: &str, address: &Address) -> bool {
+    let owner = created
+        .user
+        .as_ref()
+        .map_or(true, |owner| owner.id() == user);
+    let shown = created.line1.is_some() || created.city.is_some() || created.country.is_some();
+    owner && (!shown || listed_key(created) == address_key(address))
 }
 
 /// What the API said about the address, or the whole error.

@@ -46,7 +46,8 @@ pub(super) fn open(
             if visible {
                 bar.println(line);
             } else {
-                eprintln!("{line}");
+                // Not eprintln!, which panics when stderr is closed.
+                let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{line}\n"));
             }
         })
     };

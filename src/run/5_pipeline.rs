@@ -9,8 +9,8 @@
 //! flight finish, kept rows are still passed on, and the finished rows are
 //! written, in order.
 
-use std::collections::HashMap;
-use std::io;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
@@ -39,6 +39,9 @@ pub(super) struct Ended {
     pub(super) sink: Sink,
     /// Why the results could not be written, when they could not.
     pub(super) write_error: Option<io::Error>,
+    /// Rows this run onboarded whose results were not written (line and
+    /// subscription), when the results could not be written.
+    pub(super) unwritten: Vec<(u64, String)>,
     /// Why the run stopped, when something stopped it.
     pub(super) fatal: Option<String>,
     pub(super) kept: u64,
@@ -95,6 +98,7 @@ pub(super) fn execute(
         fresh_resolved: 0,
         sink,
         write_error: None,
+        unwritten: BTreeMap::new(),
         bar,
         window: &window,
         shared,
@@ -127,6 +131,10 @@ pub(super) fn execute(
         fresh_successes: collector.fresh_successes,
         fresh_resolved: collector.fresh_resolved,
         sink: collector.sink,
+        unwritten: match collector.write_error {
+            Some(_) => collector.unwritten.into_values().collect(),
+            None => Vec::new(),
+        },
         write_error: collector.write_error,
         fatal: fatal.into_inner().unwrap_or_else(|e| e.into_inner()),
         kept: kept_count,
@@ -141,6 +149,10 @@ struct Collector<'a> {
     fresh_resolved: u64,
     sink: Sink,
     write_error: Option<io::Error>,
+    /// By sequence number: the rows onboarded by this run and not written
+    /// yet, to name them if the results cannot be written (to standard
+    /// output, which has no journal). Only those waiting for their turn.
+    unwritten: BTreeMap<u64, (u64, String)>,
     bar: &'a indicatif::ProgressBar,
     window: &'a Window,
     shared: Shared<'a>,
@@ -167,9 +179,18 @@ impl Collector<'_> {
                     self.fresh_successes += 1;
                 }
             }
+            if let Body::Fresh(row) = &finished.body {
+                if row.outcome == Outcome::Onboarded {
+                    let named = (row.line, row.subscription_id.clone());
+                    self.unwritten.insert(finished.seq, named);
+                }
+            }
             if self.write_error.is_none() {
                 match self.sink.push(finished) {
-                    Ok(()) => self.window.advance(self.sink.next),
+                    Ok(()) => {
+                        self.unwritten = self.unwritten.split_off(&self.sink.next);
+                        self.window.advance(self.sink.next);
+                    }
                     Err(err) => {
                         self.write_error = Some(err);
                         // Nothing more is written: let the feeder run out.
@@ -231,12 +252,14 @@ fn watch_ctrl_c() {
     // process (tests) keeps the first one, which sets the same flag.
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            eprintln!(
+            let _ = writeln!(
+                io::stderr(),
                 "simboard: interrupted twice; stopping now (the journal keeps every finished row)"
             );
             std::process::exit(crate::exit::Exit::Fatal.code());
         }
-        eprintln!(
+        let _ = writeln!(
+            io::stderr(),
             "simboard: interrupted; finishing the rows in flight (press Ctrl-C again to quit at once)"
         );
     });

@@ -38,6 +38,10 @@ pub(super) struct Sink {
     pub(super) finished: u64,
     /// Rows kept from the previous run that are in the ordered file.
     pub(super) kept_written: u64,
+    /// Standard output: rows flushed to it, and rows written since the
+    /// last flush (what its reader can have got, when it goes away).
+    pub(super) delivered: u64,
+    pub(super) unflushed: u64,
 }
 
 /// What [`Sink::finish`] did with the files.
@@ -102,6 +106,8 @@ impl Sink {
             buf: Vec::with_capacity(512),
             finished: 0,
             kept_written: 0,
+            delivered: 0,
+            unflushed: 0,
         })
     }
 
@@ -139,11 +145,13 @@ impl Sink {
             // noticed at once and the run stops handing out rows, instead of
             // creating subscriptions whose rows would appear nowhere.
             self.ordered.flush()?;
+            self.delivered += std::mem::take(&mut self.unflushed);
         }
         Ok(())
     }
 
     pub(super) fn write(&mut self, body: Body) -> io::Result<()> {
+        self.unflushed += u64::from(!matches!(body, Body::Skipped));
         match body {
             Body::Fresh(row) => self.ordered.write(&row),
             Body::Kept(kept) => {
@@ -187,6 +195,7 @@ impl Sink {
             }
         };
         self.kept_written += u64::from(kept);
+        self.unflushed += 1;
         Ok(())
     }
 

@@ -32,6 +32,7 @@ pub(super) fn conclude(
         fresh_resolved,
         sink,
         write_error,
+        unwritten,
         fatal,
         kept,
         notes,
@@ -39,9 +40,17 @@ pub(super) fn conclude(
     let written = sink.rows_finished();
     let output = &files.output;
     if let Some(err) = write_error {
+        // On standard output, only what was flushed reached the reader.
+        let written = match output {
+            Output::Stdout => sink.delivered,
+            Output::File(_) => written,
+        };
         sink.abandon();
         return Err(Fatal::new(
-            format!("cannot write the results to {output}: {err}"),
+            format!(
+                "cannot write the results to {output}: {err}{}",
+                name_unwritten(output, &unwritten)
+            ),
             files.resumable(written),
         ));
     }
@@ -143,4 +152,28 @@ fn add_notes(
             .notes
             .push("dry run: nothing was created".to_owned());
     }
+}
+
+/// The rows onboarded by this run whose results went nowhere: with `-o -`
+/// there is no journal, so the message is the only place they appear. A
+/// result file's rows are in its journal.
+fn name_unwritten(output: &Output, unwritten: &[(u64, String)]) -> String {
+    const LISTED: usize = 50;
+    if *output != Output::Stdout || unwritten.is_empty() {
+        return String::new();
+    }
+    let mut named: Vec<String> = unwritten
+        .iter()
+        .take(LISTED)
+        .map(|(line, sub)| format!("line {line} ({sub})"))
+        .collect();
+    if unwritten.len() > LISTED {
+        named.push(format!("and {} more", unwritten.len() - LISTED));
+    }
+    format!(
+        "; {} rows were onboarded but their results were not written: {}; \
+         a run with -o FILE shows them as already_onboarded",
+        unwritten.len(),
+        named.join(", ")
+    )
 }
