@@ -68,18 +68,7 @@ pub(super) fn execute(
         .map(|&i| manifest.headers()[i].clone())
         .collect();
     let sink = Sink::open(&files.output, files.journal.as_deref(), &extra_headers)?;
-    let onboarder = Onboarder::new(
-        connection.client.clone(),
-        Settings {
-            project: connection.project.clone(),
-            plan: config.plan.clone(),
-            user: config.user.clone(),
-            dry_run: config.dry_run,
-            idempotency_keys: config.idempotency_keys,
-        },
-        connection.catalogue.clone(),
-    )
-    .with_snapshot(connection.snapshot.clone());
+    let onboarder = onboarder(config, connection);
     INTERRUPTED.store(false, Ordering::SeqCst);
     watch_ctrl_c();
     let (stop, fatal) = (AtomicBool::new(false), Mutex::new(None));
@@ -140,6 +129,23 @@ pub(super) fn execute(
         kept: kept_count,
         notes,
     })
+}
+
+/// The per-row worker's shared part: the client, the row defaults and what
+/// the snapshot (if any) holds.
+fn onboarder(config: &RunConfig, connection: &Connection) -> Onboarder {
+    Onboarder::new(
+        connection.client.clone(),
+        Settings {
+            project: connection.project.clone(),
+            plan: config.plan.clone(),
+            user: config.user.clone(),
+            dry_run: config.dry_run,
+            idempotency_keys: config.idempotency_keys,
+        },
+        connection.catalogue.clone(),
+    )
+    .with_snapshot(connection.snapshot.clone())
 }
 
 /// This thread's part: every finished row to the sink, in any order.

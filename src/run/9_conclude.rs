@@ -14,7 +14,7 @@ use crate::summary::{thousands, Summary};
 use super::connect::Connection;
 use super::output::Files;
 use super::pipeline::Ended;
-use super::sink::{Finish, FinishError};
+use super::sink::{Finish, FinishError, Sink};
 use super::RunConfig;
 
 /// Finishes the files and the summary of a run that has `total` rows.
@@ -37,6 +37,32 @@ pub(super) fn conclude(
         kept,
         notes,
     } = ended;
+    close_files(files, total, sink, write_error, &unwritten, fatal, kept)?;
+    summary.elapsed = started.elapsed();
+    add_notes(&mut summary, config, connection, fresh_successes, kept);
+    let calls = connection.client.counts().requests;
+    summary.notes.extend(crate::snapshot::describe_run(
+        connection.snapshot.as_deref(),
+        config.resolve,
+        calls,
+        fresh_resolved,
+    ));
+    summary.notes.extend(notes);
+    summary.notes.push(format!("results: {}", files.output));
+    Ok(summary)
+}
+
+/// Finishes the result file and the journal, or says why the run cannot end
+/// well: results that could not be written, a fatal stop, an interruption.
+fn close_files(
+    files: &Files,
+    total: u64,
+    sink: Sink,
+    write_error: Option<std::io::Error>,
+    unwritten: &[(u64, String)],
+    fatal: Option<String>,
+    kept: u64,
+) -> Result<(), Fatal> {
     let written = sink.rows_finished();
     let output = &files.output;
     if let Some(err) = write_error {
@@ -49,7 +75,7 @@ pub(super) fn conclude(
         return Err(Fatal::new(
             format!(
                 "cannot write the results to {output}: {err}{}",
-                name_unwritten(output, &unwritten)
+                name_unwritten(output, unwritten)
             ),
             files.resumable(written),
         ));
@@ -97,18 +123,7 @@ pub(super) fn conclude(
             files.partial(written),
         ));
     }
-    summary.elapsed = started.elapsed();
-    add_notes(&mut summary, config, connection, fresh_successes, kept);
-    let calls = connection.client.counts().requests;
-    summary.notes.extend(crate::snapshot::describe_run(
-        connection.snapshot.as_deref(),
-        config.resolve,
-        calls,
-        fresh_resolved,
-    ));
-    summary.notes.extend(notes);
-    summary.notes.push(format!("results: {output}"));
-    Ok(summary)
+    Ok(())
 }
 
 /// The summary's notes on requests, pace, kept rows and a dry run.
