@@ -43,20 +43,28 @@ impl Cursor {
 
     /// Takes a page's `moreItemsAfter`: `Ok(true)` when another page follows,
     /// `Ok(false)` at the end, and why not when the list loops.
-    pub fn advance(&mut self, next: Option<String>) -> Result<bool, String> {
+    pub fn advance(&mut self, next: Option<String>) -> Result<bool, EndlessList> {
         let Some(next) = next else {
             return Ok(false);
         };
         if self.seen.len() >= MAX_PAGES || !self.seen.insert(next.clone()) {
-            return Err(format!(
-                "a list whose pages do not end (cursor {} after {} pages)",
-                cut(&next, 80),
-                self.seen.len()
-            ));
+            return Err(EndlessList {
+                cursor: cut(&next, 80),
+                pages: self.seen.len(),
+            });
         }
         self.after = Some(next);
         Ok(true)
     }
+}
+
+/// A list whose pages do not end: its cursor came back, or it went past
+/// [`MAX_PAGES`].
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("a list whose pages do not end (cursor {cursor} after {pages} pages)")]
+pub struct EndlessList {
+    cursor: String,
+    pages: usize,
 }
 
 impl Client {
@@ -87,12 +95,12 @@ impl Client {
             match cursor.advance(page.more_items_after) {
                 Ok(true) => {}
                 Ok(false) => return Ok(items),
-                Err(message) => {
+                Err(endless) => {
                     return Err(Error::Protocol {
                         method,
                         path: path.to_owned(),
                         status: 200,
-                        message,
+                        message: endless.to_string(),
                         attempts: 1,
                         next_try: None,
                     })
