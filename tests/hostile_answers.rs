@@ -732,3 +732,53 @@ fn a_user_create_whose_answer_was_lost_is_found_by_searching_not_sent_again() {
         .count();
     assert_eq!(creates, 1, "the lost create was looked up, not sent again");
 }
+
+#[test]
+fn a_sim_listed_twice_under_one_iccid_is_searched_not_taken_from_the_listing() {
+    // The SIM listing shows the row's ICCID twice with different ids: a
+    // `deleted` SIM first, then the real one. Which one a search answers
+    // with is the search's to say: the listing alone decides nothing.
+    let sims = iccid_batch(98, 1);
+    let world = World::with_stock(&sims);
+    let user = world.user("fleet@x.example");
+    let real = world.call(
+        "POST",
+        "/sims/search",
+        Some(serde_json::json!({ "iccid": sims[0] })),
+    );
+    let real = real["items"][0].clone();
+    let real_id = id(&real);
+    let mut ghost = real.clone();
+    ghost["id"] = "sim_ghost".into();
+    ghost["status"] = "deleted".into();
+    let page = serde_json::json!({
+        "object": "list", "items": [ghost, real], "moreItemsAfter": null, "moreItemsBefore": null
+    })
+    .to_string();
+    world.write("m.csv", &manifest("iccid", &sims));
+    let proxy = Proxy::start(&world.url, move |seen| {
+        if seen.method == "GET" && is(seen, "sims") {
+            Answer::json(200, page.clone())
+        } else {
+            Act::Forward
+        }
+    });
+    let run_in = |mode: &str, out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_simboard"))
+            .current_dir(world.work.dir.path())
+            .env("GIGS_TOKEN", &world.token)
+            .args(["run", "m.csv", "-o", out, "--dry-run", "--resolve", mode])
+            .args(["--user", &user])
+            .args(["--api-url", &proxy.url, "--project", &world.project])
+            .output()
+            .unwrap()
+    };
+
+    let out = run_in("snapshot", "r.csv");
+
+    let lines = results(&world.path("r.csv"));
+    assert_eq!(lines[0].outcome, "would_onboard", "{}", lines[0].message);
+    assert_eq!(lines[0].sim_id, real_id);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(proxy.count("sims/search"), 1, "the ICCID searched");
+}
