@@ -782,3 +782,54 @@ fn a_sim_listed_twice_under_one_iccid_is_searched_not_taken_from_the_listing() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(proxy.count("sims/search"), 1, "the ICCID searched");
 }
+
+#[test]
+fn an_email_listed_under_two_users_differing_by_case_is_searched_not_taken_from_the_listing() {
+    // The users listing shows `Kay@…` (another user) before `kay@…`: an
+    // email compares without case, so the listing cannot say which user is
+    // the row's. The search says it, as with `--resolve search`.
+    let sims = iccid_batch(99, 1);
+    let world = World::with_stock(&sims);
+    let real_id = world.user("kay@x.example");
+    let real = world.call("GET", &format!("/users/{real_id}"), None);
+    let mut ghost = real.clone();
+    ghost["id"] = "usr_ghost".into();
+    ghost["email"] = "Kay@x.example".into();
+    let page = serde_json::json!({
+        "object": "list", "items": [ghost, real], "moreItemsAfter": null, "moreItemsBefore": null
+    })
+    .to_string();
+    world.write(
+        "m.csv",
+        &manifest("iccid,email", &[format!("{},kay@x.example", sims[0])]),
+    );
+    let proxy = Proxy::start(&world.url, move |seen| {
+        if seen.method == "GET" && is(seen, "users") && !seen.path.contains("/users/") {
+            Answer::json(200, page.clone())
+        } else {
+            Act::Forward
+        }
+    });
+
+    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(world.work.dir.path())
+        .env("GIGS_TOKEN", &world.token)
+        .args([
+            "run",
+            "m.csv",
+            "-o",
+            "r.csv",
+            "--dry-run",
+            "--resolve",
+            "snapshot",
+        ])
+        .args(["--api-url", &proxy.url, "--project", &world.project])
+        .output()
+        .unwrap();
+
+    let lines = results(&world.path("r.csv"));
+    assert_eq!(lines[0].outcome, "would_onboard", "{}", lines[0].message);
+    assert!(lines[0].message.contains(&real_id), "{}", lines[0].message);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(proxy.count("users/search"), 1, "the email searched");
+}
