@@ -833,3 +833,37 @@ fn an_email_listed_under_two_users_differing_by_case_is_searched_not_taken_from_
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(proxy.count("users/search"), 1, "the email searched");
 }
+
+#[test]
+fn a_snapshot_whose_sim_listing_fails_lists_no_subscriptions_it_cannot_use() {
+    // The SIM listing is given up: the rows search their SIMs, and the
+    // subscriptions of a SIM not read are never answered from the
+    // snapshot, so listing them would only cost calls.
+    let (world, _) = world_with_manifest(96, 3);
+    let proxy = Proxy::start(&world.url, |seen| {
+        if seen.method == "GET" && is(seen, "sims") {
+            Answer::json(200, ERROR_200)
+        } else {
+            Act::Forward
+        }
+    });
+
+    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(world.work.dir.path())
+        .env("GIGS_TOKEN", &world.token)
+        .args(["run", "m.csv", "-o", "r.csv", "--max-retries", "0"])
+        .args(["--resolve", "snapshot"])
+        .args(["--api-url", &proxy.url, "--project", &world.project])
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 3);
+    assert_eq!(proxy.count("sims/search"), 3, "each row searched");
+    let listed = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.method == "GET" && is(s, "subscriptions"))
+        .count();
+    assert_eq!(listed, 0, "{:?}", proxy.seen());
+}
