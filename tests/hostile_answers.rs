@@ -867,3 +867,54 @@ fn a_snapshot_whose_sim_listing_fails_lists_no_subscriptions_it_cannot_use() {
         .count();
     assert_eq!(listed, 0, "{:?}", proxy.seen());
 }
+
+#[test]
+fn a_sim_listing_whose_cursor_comes_back_is_given_up_and_the_rows_it_missed_searched() {
+    let (world, sims) = world_with_manifest(95, 2);
+    let first = world.call(
+        "POST",
+        "/sims/search",
+        Some(serde_json::json!({ "iccid": sims[0] })),
+    );
+    let page = |items: serde_json::Value| {
+        serde_json::json!({
+            "object": "list", "items": items, "moreItemsAfter": "sim_again", "moreItemsBefore": null
+        })
+        .to_string()
+    };
+    let opening = page(serde_json::json!([first["items"][0].clone()]));
+    let again = page(serde_json::json!([]));
+    let proxy = Proxy::start(&world.url, move |seen| {
+        match (seen.method.as_str(), is(seen, "sims")) {
+            ("GET", true) if seen.path.contains("after=") => Answer::json(200, again.clone()),
+            ("GET", true) => Answer::json(200, opening.clone()),
+            _ => Act::Forward,
+        }
+    });
+
+    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(world.work.dir.path())
+        .env("GIGS_TOKEN", &world.token)
+        .args(["run", "m.csv", "-o", "r.csv", "--resolve", "snapshot"])
+        .args(["--api-url", &proxy.url, "--project", &world.project])
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 2);
+    assert_eq!(
+        proxy.count("sims"),
+        2,
+        "the cursor came back on the second page"
+    );
+    assert_eq!(
+        proxy.count("sims/search"),
+        1,
+        "only the SIM the pages missed"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("pages do not end"),
+        "the summary says why: {err}"
+    );
+}
