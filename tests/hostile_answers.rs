@@ -732,3 +732,189 @@ fn a_user_create_whose_answer_was_lost_is_found_by_searching_not_sent_again() {
         .count();
     assert_eq!(creates, 1, "the lost create was looked up, not sent again");
 }
+
+#[test]
+fn a_sim_listed_twice_under_one_iccid_is_searched_not_taken_from_the_listing() {
+    // The SIM listing shows the row's ICCID twice with different ids: a
+    // `deleted` SIM first, then the real one. Which one a search answers
+    // with is the search's to say: the listing alone decides nothing.
+    let sims = iccid_batch(98, 1);
+    let world = World::with_stock(&sims);
+    let user = world.user("fleet@x.example");
+    let real = world.call(
+        "POST",
+        "/sims/search",
+        Some(serde_json::json!({ "iccid": sims[0] })),
+    );
+    let real = real["items"][0].clone();
+    let real_id = id(&real);
+    let mut ghost = real.clone();
+    ghost["id"] = "sim_ghost".into();
+    ghost["status"] = "deleted".into();
+    let page = serde_json::json!({
+        "object": "list", "items": [ghost, real], "moreItemsAfter": null, "moreItemsBefore": null
+    })
+    .to_string();
+    world.write("m.csv", &manifest("iccid", &sims));
+    let proxy = Proxy::start(&world.url, move |seen| {
+        if seen.method == "GET" && is(seen, "sims") {
+            Answer::json(200, page.clone())
+        } else {
+            Act::Forward
+        }
+    });
+    let run_in = |mode: &str, out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_simboard"))
+            .current_dir(world.work.dir.path())
+            .env("GIGS_TOKEN", &world.token)
+            .args(["run", "m.csv", "-o", out, "--dry-run", "--resolve", mode])
+            .args(["--user", &user])
+            .args(["--api-url", &proxy.url, "--project", &world.project])
+            .output()
+            .unwrap()
+    };
+
+    let out = run_in("snapshot", "r.csv");
+
+    let lines = results(&world.path("r.csv"));
+    assert_eq!(lines[0].outcome, "would_onboard", "{}", lines[0].message);
+    assert_eq!(lines[0].sim_id, real_id);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(proxy.count("sims/search"), 1, "the ICCID searched");
+}
+
+#[test]
+fn an_email_listed_under_two_users_differing_by_case_is_searched_not_taken_from_the_listing() {
+    // The users listing shows `Kay@…` (another user) before `kay@…`: an
+    // email compares without case, so the listing cannot say which user is
+    // the row's. The search says it, as with `--resolve search`.
+    let sims = iccid_batch(99, 1);
+    let world = World::with_stock(&sims);
+    let real_id = world.user("kay@x.example");
+    let real = world.call("GET", &format!("/users/{real_id}"), None);
+    let mut ghost = real.clone();
+    ghost["id"] = "usr_ghost".into();
+    ghost["email"] = "Kay@x.example".into();
+    let page = serde_json::json!({
+        "object": "list", "items": [ghost, real], "moreItemsAfter": null, "moreItemsBefore": null
+    })
+    .to_string();
+    world.write(
+        "m.csv",
+        &manifest("iccid,email", &[format!("{},kay@x.example", sims[0])]),
+    );
+    let proxy = Proxy::start(&world.url, move |seen| {
+        if seen.method == "GET" && is(seen, "users") && !seen.path.contains("/users/") {
+            Answer::json(200, page.clone())
+        } else {
+            Act::Forward
+        }
+    });
+
+    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(world.work.dir.path())
+        .env("GIGS_TOKEN", &world.token)
+        .args([
+            "run",
+            "m.csv",
+            "-o",
+            "r.csv",
+            "--dry-run",
+            "--resolve",
+            "snapshot",
+        ])
+        .args(["--api-url", &proxy.url, "--project", &world.project])
+        .output()
+        .unwrap();
+
+    let lines = results(&world.path("r.csv"));
+    assert_eq!(lines[0].outcome, "would_onboard", "{}", lines[0].message);
+    assert!(lines[0].message.contains(&real_id), "{}", lines[0].message);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(proxy.count("users/search"), 1, "the email searched");
+}
+
+#[test]
+fn a_snapshot_whose_sim_listing_fails_lists_no_subscriptions_it_cannot_use() {
+    // The SIM listing is given up: the rows search their SIMs, and the
+    // subscriptions of a SIM not read are never answered from the
+    // snapshot, so listing them would only cost calls.
+    let (world, _) = world_with_manifest(96, 3);
+    let proxy = Proxy::start(&world.url, |seen| {
+        if seen.method == "GET" && is(seen, "sims") {
+            Answer::json(200, ERROR_200)
+        } else {
+            Act::Forward
+        }
+    });
+
+    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(world.work.dir.path())
+        .env("GIGS_TOKEN", &world.token)
+        .args(["run", "m.csv", "-o", "r.csv", "--max-retries", "0"])
+        .args(["--resolve", "snapshot"])
+        .args(["--api-url", &proxy.url, "--project", &world.project])
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 3);
+    assert_eq!(proxy.count("sims/search"), 3, "each row searched");
+    let listed = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.method == "GET" && is(s, "subscriptions"))
+        .count();
+    assert_eq!(listed, 0, "{:?}", proxy.seen());
+}
+
+#[test]
+fn a_sim_listing_whose_cursor_comes_back_is_given_up_and_the_rows_it_missed_searched() {
+    let (world, sims) = world_with_manifest(95, 2);
+    let first = world.call(
+        "POST",
+        "/sims/search",
+        Some(serde_json::json!({ "iccid": sims[0] })),
+    );
+    let page = |items: serde_json::Value| {
+        serde_json::json!({
+            "object": "list", "items": items, "moreItemsAfter": "sim_again", "moreItemsBefore": null
+        })
+        .to_string()
+    };
+    let opening = page(serde_json::json!([first["items"][0].clone()]));
+    let again = page(serde_json::json!([]));
+    let proxy = Proxy::start(&world.url, move |seen| {
+        match (seen.method.as_str(), is(seen, "sims")) {
+            ("GET", true) if seen.path.contains("after=") => Answer::json(200, again.clone()),
+            ("GET", true) => Answer::json(200, opening.clone()),
+            _ => Act::Forward,
+        }
+    });
+
+    let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
+        .current_dir(world.work.dir.path())
+        .env("GIGS_TOKEN", &world.token)
+        .args(["run", "m.csv", "-o", "r.csv", "--resolve", "snapshot"])
+        .args(["--api-url", &proxy.url, "--project", &world.project])
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    all_onboarded(&world, 2);
+    assert_eq!(
+        proxy.count("sims"),
+        2,
+        "the cursor came back on the second page"
+    );
+    assert_eq!(
+        proxy.count("sims/search"),
+        1,
+        "only the SIM the pages missed"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("pages do not end"),
+        "the summary says why: {err}"
+    );
+}

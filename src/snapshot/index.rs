@@ -75,6 +75,9 @@ struct Entry {
 #[derive(Default)]
 pub(super) struct Sims {
     by_key: HashMap<Key, Entry>,
+    /// ICCIDs listed under more than one SIM id: which SIM is the row's is
+    /// the search's to say, so none of them is kept.
+    ambiguous: HashSet<Key>,
     /// The distinct values of `type`, `provider` and `status`.
     words: Vec<String>,
     word_ids: HashMap<String, u16>,
@@ -85,11 +88,21 @@ impl Sims {
         self.by_key.len()
     }
 
-    /// Keeps `sim` under `key` (the first one kept wins: lists are newest
-    /// first). A SIM whose words overflow the table is not kept: its row
-    /// then searches, which costs a call but answers the same.
+    /// Keeps `sim` under `key`. An ICCID listed again under another SIM id
+    /// is dropped (a listing is not trusted to say which SIM is the row's:
+    /// its row searches, as without a snapshot); listed again under the same
+    /// id, the first one read is kept. A SIM whose words overflow the table
+    /// is not kept either: its row then searches, which costs a call but
+    /// answers the same.
     pub(super) fn insert(&mut self, key: Key, sim: &Sim) {
-        if self.by_key.contains_key(&key) {
+        if self.ambiguous.contains(&key) {
+            return;
+        }
+        if let Some(kept) = self.by_key.get(&key) {
+            if *kept.id != *sim.id {
+                self.by_key.remove(&key);
+                self.ambiguous.insert(key);
+            }
             return;
         }
         let (Some(sim_type), Some(provider), Some(status)) = (
@@ -175,5 +188,17 @@ mod tests {
         assert_eq!(sims.get(&Key::of("89-X")).unwrap().id, "sim_c");
         assert!(sims.get(&Key::of("12")).is_none());
         assert_eq!(sims.len(), 3);
+    }
+
+    #[test]
+    fn an_iccid_listed_under_two_sim_ids_is_not_kept_at_all() {
+        let mut sims = Sims::default();
+        sims.insert(Key::of("89001"), &sim("sim_a", "89001"));
+        sims.insert(Key::of("89001"), &sim("sim_a", "89001"));
+        assert_eq!(sims.get(&Key::of("89001")).unwrap().id, "sim_a");
+        sims.insert(Key::of("89001"), &sim("sim_b", "89001"));
+        sims.insert(Key::of("89001"), &sim("sim_a", "89001"));
+        assert!(sims.get(&Key::of("89001")).is_none());
+        assert_eq!(sims.len(), 0);
     }
 }

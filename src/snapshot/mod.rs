@@ -122,13 +122,6 @@ pub enum End {
     Failed(String),
 }
 
-impl End {
-    /// Whether the index answers every row (an absent key means absent).
-    fn answers_all(&self) -> bool {
-        matches!(self, End::Complete | End::AllSeen)
-    }
-}
-
 /// SIM id → the SIM's live subscriptions, newest first.
 type BySim = HashMap<String, Vec<Subscription>>;
 
@@ -170,10 +163,10 @@ impl Snapshot {
             .iter()
             .filter(|sim| needs_subscriptions(sim, dry_run))
             .count();
-        // Nothing to save when no SIM read needs a lookup (with `snapshot`,
-        // unless the SIMs were not all read: the others may need one).
-        let nothing = strategy == Resolve::Auto || sims_read.end.answers_all();
-        let (subscriptions, subscriptions_read) = if needing == 0 && nothing {
+        // Nothing to save when no SIM read needs a lookup: the index only
+        // ever answers for SIMs read (see `live_subscriptions`), so a SIM
+        // the listing missed is looked up whatever the subscriptions say.
+        let (subscriptions, subscriptions_read) = if needing == 0 {
             (None, Read::default())
         } else {
             let ids = sims.ids();

@@ -7,7 +7,7 @@
 //! read so far do not hold is searched, until the listing ends. So its worst
 //! case is twice the searches, or twice the pages.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::listing::{give_up, Listing, Paged};
@@ -25,6 +25,9 @@ pub struct Users {
 
 struct State {
     by_email: HashMap<String, User>,
+    /// Emails listed under more than one user id (emails compare without
+    /// case): the listing cannot say which is the row's, a search does.
+    ambiguous: HashSet<String>,
     listing: Listing,
     /// Emails asked for so far (each once: the onboarder keeps answers).
     asked: u64,
@@ -38,6 +41,7 @@ impl Users {
             strategy,
             state: Mutex::new(State {
                 by_email: HashMap::new(),
+                ambiguous: HashSet::new(),
                 listing: Listing::new("/users", u64::MAX),
                 asked: 0,
                 end: End::Skipped,
@@ -53,6 +57,9 @@ impl Users {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.asked += 1;
         loop {
+            if state.ambiguous.contains(&key) {
+                return Ok(None);
+            }
             if let Some(user) = state.by_email.get(&key) {
                 return Ok(Some(Some(user.clone())));
             }
@@ -76,13 +83,7 @@ impl Users {
                     continue;
                 }
             };
-            for user in page {
-                // Kept by its own email: nothing else is trusted.
-                if let Some(found) = user.email.as_deref().filter(|e| !e.trim().is_empty()) {
-                    let found = email_key(found);
-                    state.by_email.entry(found).or_insert(user);
-                }
-            }
+            page.into_iter().for_each(|user| state.keep(user));
             state.listing.read.kept = state.by_email.len() as u64;
             if state.listing.finished() {
                 state.end = End::Complete;
@@ -96,6 +97,30 @@ impl Users {
         Read {
             end: state.end.clone(),
             ..state.listing.read.clone()
+        }
+    }
+}
+
+impl State {
+    /// Keeps `user` by its own email (nothing else is trusted); an email
+    /// seen again under another user id is kept for neither.
+    fn keep(&mut self, user: User) {
+        let Some(email) = user.email.as_deref().filter(|e| !e.trim().is_empty()) else {
+            return;
+        };
+        let key = email_key(email);
+        if self.ambiguous.contains(&key) {
+            return;
+        }
+        match self.by_email.get(&key) {
+            Some(kept) if kept.id != user.id => {
+                self.by_email.remove(&key);
+                self.ambiguous.insert(key);
+            }
+            Some(_) => {}
+            None => {
+                self.by_email.insert(key, user);
+            }
         }
     }
 }

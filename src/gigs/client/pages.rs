@@ -2,7 +2,7 @@
 //! followed. [`Client::list_all`] reads a list to its end for a caller that
 //! wants every item (a search, a SIM's subscriptions); [`Client::list_page`]
 //! hands out one page for a caller that decides between pages whether to go
-//! on (the snapshot of [`crate::snapshot`]: it shows its progress, stops
+//! on (the run's snapshot of the project: it shows its progress, stops
 //! early, or gives up when the listing would cost more than lookups). Both
 //! follow `moreItemsAfter` with a [`Cursor`], which refuses a list that loops.
 
@@ -42,13 +42,13 @@ impl Cursor {
     }
 
     /// Takes a page's `moreItemsAfter`: `Ok(true)` when another page follows,
-    /// `Ok(false)` at the end, and why not when the list loops.
-    pub fn advance(&mut self, next: Option<String>) -> Result<bool, EndlessList> {
+    /// `Ok(false)` at the end, and [`Endless`] when the list loops.
+    pub fn advance(&mut self, next: Option<String>) -> Result<bool, Endless> {
         let Some(next) = next else {
             return Ok(false);
         };
         if self.seen.len() >= MAX_PAGES || !self.seen.insert(next.clone()) {
-            return Err(EndlessList {
+            return Err(Endless {
                 cursor: cut(&next, 80),
                 pages: self.seen.len(),
             });
@@ -58,12 +58,13 @@ impl Cursor {
     }
 }
 
-/// A list whose pages do not end: its cursor came back, or it went past
-/// [`MAX_PAGES`].
-#[derive(Clone, Debug, thiserror::Error)]
+/// A list whose cursor comes back, or that runs past [`MAX_PAGES`].
+#[derive(Debug, thiserror::Error)]
 #[error("a list whose pages do not end (cursor {cursor} after {pages} pages)")]
-pub struct EndlessList {
+pub struct Endless {
+    /// The cursor that came back, cut short for messages.
     cursor: String,
+    /// Pages followed before it.
     pages: usize,
 }
 
