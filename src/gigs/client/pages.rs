@@ -42,7 +42,7 @@ impl Cursor {
     }
 
     /// Takes a page's `moreItemsAfter`: `Ok(true)` when another page follows,
-    /// `Ok(false)` at the end, and [`Endless`] when the list loops.
+    /// `Ok(false)` at the end, and `Endless` when the list loops.
     pub fn advance(&mut self, next: Option<String>) -> Result<bool, Endless> {
         let Some(next) = next else {
             return Ok(false);
