@@ -918,3 +918,76 @@ fn a_sim_listing_whose_cursor_comes_back_is_given_up_and_the_rows_it_missed_sear
         "the summary says why: {err}"
     );
 }
+
+/// The `status` filter of a request, as sent (percent-decoded commas too).
+fn status_filter(path: &str) -> String {
+    path.split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("status="))
+        .unwrap_or("")
+        .replace("%2C", ",")
+        .replace("%2c", ",")
+}
+
+#[test]
+fn a_server_reading_a_comma_list_of_statuses_as_one_unknown_status_changes_no_dry_run() {
+    // Comma lists in `status` are unconfirmed: a server may read one as a
+    // single status it does not know and answer an empty list. Whatever the
+    // way rows are resolved, a held SIM must still be seen as held.
+    let sims = iccid_batch(97, 3);
+    let world = World::with_stock(&sims);
+    let plan = world.plan_where("plain p4 pSIM plan", plain_p4_psim);
+    let ours = world.user("ours@x.example");
+    let theirs = world.user("theirs@x.example");
+    let same = world.subscribe(&plan, &world.sim_id(&sims[0]), &ours);
+    let other = world.subscribe(&plan, &world.sim_id(&sims[1]), &theirs);
+    world.write("m.csv", &manifest("iccid", &sims));
+    let proxy = Proxy::start(&world.url, |seen| {
+        if is(seen, "subscriptions") && status_filter(&seen.path).contains(',') {
+            Answer::json(
+                200,
+                r#"{"object":"list","items":[],"moreItemsAfter":null,"moreItemsBefore":null}"#,
+            )
+        } else {
+            Act::Forward
+        }
+    });
+
+    for mode in ["auto", "snapshot", "search"] {
+        let file = format!("r-{mode}.csv");
+        let out = Command::new(env!("CARGO_BIN_EXE_simboard"))
+            .current_dir(world.work.dir.path())
+            .env("GIGS_TOKEN", &world.token)
+            .env_remove("GIGS_PROJECT")
+            .env_remove("GIGS_API_URL")
+            .args(["run", "m.csv", "-o", &file, "--dry-run", "--resolve", mode])
+            .args(["--plan", &plan, "--user", &ours])
+            .args(["--api-url", &proxy.url, "--project", &world.project])
+            .output()
+            .unwrap();
+
+        assert_eq!(out.status.code(), Some(1), "{mode}: {}", stderr(&out));
+        let lines = results(&world.path(&file));
+        let first = line(&lines, 2);
+        assert_eq!(
+            (first.outcome.as_str(), first.subscription_id.as_str()),
+            ("already_onboarded", same.as_str()),
+            "{mode}: {}",
+            first.message
+        );
+        let msg = failed(&lines, 3, "sim_in_use");
+        assert!(msg.contains(&other), "{mode}: {msg}");
+        assert_eq!(line(&lines, 4).outcome, "would_onboard", "{mode}");
+    }
+    let commas: Vec<String> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| status_filter(&s.path).contains(','))
+        .map(|s| s.path)
+        .collect();
+    assert!(commas.is_empty(), "no comma list is ever sent: {commas:?}");
+    assert_eq!(
+        world.subscriptions_per_sim().len(),
+        2,
+        "a dry run makes none"
+    );
+}

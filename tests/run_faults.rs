@@ -254,7 +254,8 @@ fn a_create_answered_500_that_landed_is_found_not_sent_again() {
     assert!(l.message.contains("looking up the SIM"), "{}", l.message);
     assert_eq!(
         *calls.lock().unwrap(),
-        ["POST", "GET"],
+        // A look is two asks: the `sim` filter alone, then `initiated`.
+        ["POST", "GET", "GET"],
         "one create, then a look"
     );
 }
@@ -272,7 +273,8 @@ fn a_create_answered_500_that_did_not_land_is_looked_up_then_sent_again() {
     assert_eq!(line(&lines, 2).outcome, "onboarded");
     assert_eq!(
         *calls.lock().unwrap(),
-        ["POST", "GET", "POST", "GET", "POST"],
+        // A look is two asks: the `sim` filter alone, then `initiated`.
+        ["POST", "GET", "GET", "POST", "GET", "GET", "POST"],
         "every create that may have landed is checked before the next"
     );
 }
@@ -289,7 +291,11 @@ fn checks_between_creates_share_the_retry_budget() {
     let lines = results(&dir.path().join("r.csv"));
     let message = failed(&lines, 2, "api_error");
     assert!(message.contains("HTTP 500"), "{message}");
-    assert_eq!(*calls.lock().unwrap(), ["POST", "GET", "POST", "GET"]);
+    // A look is two asks: the `sim` filter alone, then `initiated`.
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["POST", "GET", "GET", "POST", "GET", "GET"]
+    );
 }
 
 /// A server whose SIM search answers one SIM with `answered_iccid`, and

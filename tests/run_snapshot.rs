@@ -67,12 +67,13 @@ fn a_dry_run_covering_the_project_reads_it_in_pages_and_looks_nothing_up() {
     assert_eq!(answers(&snapshot), answers(&search));
     assert_eq!(answers(&auto), answers(&search));
     assert!(snapshot.iter().all(|l| l.outcome == "would_onboard"));
-    // The plans, the user, 3 pages of SIMs and 1 of subscriptions.
-    assert_eq!(spent, 6, "snapshot");
+    // The plans, the user, 3 pages of SIMs and 1 of subscriptions for each
+    // of the 3 live statuses (listed apart: never a comma list).
+    assert_eq!(spent, 8, "snapshot");
     assert_eq!(
         searched,
-        2 + 2 * 450,
-        "search: a SIM search and a lookup per row"
+        2 + 3 * 450,
+        "search: a SIM search and a lookup (two asks) per row"
     );
     assert_eq!(
         auto_spent, spent,
@@ -353,9 +354,10 @@ fn a_sim_the_snapshot_shows_held_is_looked_up_again_before_its_row_is_judged() {
     assert!(failed(&lines, 2, "sim_in_use").contains(&other));
     assert_eq!(line(&lines, 3).outcome, "would_onboard");
     assert_eq!(line(&lines, 4).outcome, "would_onboard");
-    // One page of live subscriptions, then the held SIM's own lookup.
+    // One page of subscriptions per live status, then the held SIM's own
+    // lookup (two asks: the `sim` filter alone, then `initiated`).
     assert_eq!(
         route_count(&world, "GET /projects/{project}/subscriptions"),
-        2
+        3 + 2
     );
 }

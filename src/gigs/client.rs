@@ -329,8 +329,6 @@ struct Inner {
     notice: Option<Log>,
     /// Set by [`Client::give_up_when`]: the run's interruption flag.
     interrupted: OnceLock<&'static AtomicBool>,
-    /// Set when the API refused a comma list in a `status` filter.
-    one_status_at_a_time: AtomicBool,
 }
 
 impl fmt::Debug for Client {
@@ -397,7 +395,6 @@ impl Client {
                 log: config.log,
                 notice: config.notice,
                 interrupted: OnceLock::new(),
-                one_status_at_a_time: AtomicBool::new(false),
             }),
         })
     }
@@ -452,40 +449,21 @@ impl Client {
         self.list_all(Method::POST, "/sims/search", Some(body))
     }
 
-    /// The SIM's live subscriptions. The API lists only `pending` and
-    /// `active` ones unless told otherwise, but a live subscription may also
-    /// be `initiated`: all three are asked for, as a comma list. Neither the
-    /// `sim` filter nor comma lists are confirmed: every page is read and only
-    /// the items that name this SIM and are live are kept; and a server that
-    /// refuses the comma list (`invalid`, with 400 or 422) is asked once per
-    /// status instead, for the rest of the run.
+    /// The SIM's live subscriptions, in two asks: the `sim` filter alone
+    /// (the API then lists `pending` and `active` ones), and with
+    /// `status=initiated`, the live status that default leaves out. Never a
+    /// comma list in `status`: unconfirmed, and a server that read one as a
+    /// single unknown status would answer an empty list and make a held SIM
+    /// look free. No filter is trusted: every page is read and only the items
+    /// that name this SIM and are live are kept, once each.
     pub fn sim_subscriptions(&self, sim_id: &str) -> Result<Vec<Subscription>, Error> {
-        let path = |status: &str| {
-            format!(
-                "/subscriptions?sim={}&status={status}",
-                encode_segment(sim_id)
-            )
-        };
+        let sim = encode_segment(sim_id);
         let mut subs: Vec<Subscription> = Vec::new();
-        let mut listed = false;
-        if !self.inner.one_status_at_a_time.load(Ordering::Relaxed) {
-            match self.list_all(Method::GET, &path(LIVE_STATUSES.join(",").as_str()), None) {
-                Ok(items) => {
-                    subs = items;
-                    listed = true;
-                }
-                Err(err) if err.is_invalid() => {
-                    self.inner
-                        .one_status_at_a_time
-                        .store(true, Ordering::Relaxed);
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        if !listed {
-            for status in LIVE_STATUSES {
-                subs.extend(self.list_all::<Subscription>(Method::GET, &path(status), None)?);
-            }
+        for path in [
+            format!("/subscriptions?sim={sim}"),
+            format!("/subscriptions?sim={sim}&status=initiated"),
+        ] {
+            subs.extend(self.list_all::<Subscription>(Method::GET, &path, None)?);
         }
         subs.retain(|s| s.sim_id() == sim_id && s.is_live());
         let mut seen = std::collections::HashSet::new();
@@ -1190,9 +1168,6 @@ impl Expected for Subscription {
 impl Expected for UserAddress {
     const OBJECT: &'static str = "userAddress";
 }
-
-/// Every status of a subscription that holds its SIM.
-const LIVE_STATUSES: [&str; 3] = ["pending", "initiated", "active"];
 
 /// A request body as JSON.
 fn encode_body(method: Method, path: &str, body: &impl Serialize) -> Result<Vec<u8>, Error> {
