@@ -522,17 +522,24 @@ mod tests {
         );
     }
 
-    #[test]
-    fn after_a_storm_the_pace_is_back_within_ten_seconds() {
+    /// A pacer whose first 429 anchored at a start, then 1,000 answers over
+    /// the next 10 s and a second 429 measured 95/s: the pacer, the moment of
+    /// that second 429, and the rate it learnt.
+    fn measured_at_95() -> (Pacer, Instant, f64) {
         let pacer = Pacer::new(None);
         let t0 = Instant::now();
         pacer.lock().started = Some(t0);
-        // A first 429 anchors; 1,000 answers over the next 10 s measure 95/s.
         pacer.refused_at(t0, t0, Duration::ZERO);
         pacer.lock().answered += 1000;
         let calm = t0 + Duration::from_secs(10);
         pacer.refused_at(calm, calm, Duration::ZERO);
         let before = pacer.rate_at(&pacer.lock(), calm).unwrap();
+        (pacer, calm, before)
+    }
+
+    #[test]
+    fn after_a_storm_the_pace_is_back_within_ten_seconds() {
+        let (pacer, calm, before) = measured_at_95();
         assert!((before - 95.0).abs() < 0.01, "{before}");
         // Ten seconds of nothing but 429s, each a new burst after a 1 s pause.
         let mut last = calm;
@@ -593,14 +600,7 @@ mod tests {
 
     #[test]
     fn answers_trickling_in_during_a_storm_do_not_pin_the_pace_low() {
-        let pacer = Pacer::new(None);
-        let t0 = Instant::now();
-        pacer.lock().started = Some(t0);
-        pacer.refused_at(t0, t0, Duration::ZERO);
-        pacer.lock().answered += 1000;
-        let calm = t0 + Duration::from_secs(10);
-        pacer.refused_at(calm, calm, Duration::ZERO);
-        let before = pacer.rate_at(&pacer.lock(), calm).unwrap();
+        let (pacer, calm, before) = measured_at_95();
         // A storm on one route: each 429 pauses everyone for 1 s, and a few
         // answers to other requests come back before the next one.
         let mut last = calm;
